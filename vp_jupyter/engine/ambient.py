@@ -1,0 +1,158 @@
+"""Ambient profile: filling missing layer values (spec §5.2) and evaluation at a depth (spec §5.3)."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+from .decay import decay_rate_from_light
+from .seawater import density
+from .types import Ambient, VariableProfile
+
+
+def fill_values(depths: Sequence[float], values: Sequence[Optional[float]], surface: str, bottom: str,
+                bottom_depth: float, point_depths: Sequence[float] | None = None) -> list[float]:
+    """Fill the missing (None) values of one variable at `depths` (spec §5.2).
+
+    The known points are the non-None `values` at `depths`, or, for a time-series variable, `values`
+    at its own `point_depths`. Works in any units as long as all depths share one unit.
+    Raises ValueError if there is no point at all.
+    """
+    if point_depths is None:
+        points = [(d, v) for d, v in zip(depths, values) if v is not None]
+    else:
+        points = [(d, v) for d, v in zip(point_depths, values) if v is not None]
+    if not points:
+        raise ValueError("no value given at any depth")
+    points.sort(key=lambda p: p[0])
+    (d1, v1), (dn, vn) = points[0], points[-1]
+    out: list[float] = []
+    for d in depths:
+        if d < d1:
+            if surface == "EXTRAPOLATED" and len(points) > 1:
+                (da, va), (db, vb) = points[0], points[1]
+                out.append(va + (d - da) * (vb - va) / (db - da))
+            elif surface == "LINEAR_TO_ZERO":
+                out.append(v1 * d / d1 if d1 != 0 else v1)
+            else:
+                out.append(v1)
+        elif d > dn:
+            if bottom == "EXTRAPOLATED" and len(points) > 1:
+                (da, va), (db, vb) = points[-2], points[-1]
+                out.append(vb + (d - db) * (vb - va) / (db - da))
+            elif bottom == "LINEAR_TO_ZERO":
+                out.append(vn * (d - bottom_depth) / (dn - bottom_depth) if dn != bottom_depth else vn)
+            else:
+                out.append(vn)
+        else:
+            for (da, va), (db, vb) in zip(points, points[1:] + points[-1:]):
+                if d == da:
+                    out.append(va)
+                    break
+                if da < d < db:
+                    out.append(va + (d - da) * (vb - va) / (db - da))
+                    break
+            else:  # d equals the last point
+                out.append(vn)
+    return out
+
+
+class AmbientState:
+    """Ambient values at one depth, SI (a reusable record; the step loop overwrites it in place)."""
+    __slots__ = ("depth", "current_speed", "current_dir", "salinity", "temperature", "bg_conc",
+                 "decay_rate", "ff_velocity", "ff_dir", "ff_diff_coeff", "density", "ux", "uy")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0.0)
+
+    def copy(self) -> "AmbientState":
+        other = AmbientState()
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _shortest_turn(from_deg: float, to_deg: float) -> float:
+    """Signed rotation (deg, in (−180, 180]) from one direction to another."""
+    turn = (to_deg - from_deg) % 360.0
+    return turn - 360.0 if turn > 180.0 else turn
+
+
+class AmbientColumn:
+    """Evaluates a filled SI ambient profile at a depth (spec §5.3)."""
+
+    def __init__(self, ambient: Ambient, *, vector_averaging: bool, at_equilibrium: bool,
+                 bacteria_model: str = "COLIFORM_MANCINI", light_absorb_coeff: float = 0.16) -> None:
+        self.bottom_depth = ambient.bottom_depth
+        self.vector_averaging = vector_averaging
+        self.at_equilibrium = at_equilibrium
+        self.decay_is_light = ambient.decay_is_light
+        self.bacteria_model = bacteria_model
+        self.light_absorb_coeff = light_absorb_coeff
+        self.surfaced = False   # spec §5.3 rule 1: sticky once the evaluation depth reached the surface
+        # temperature and salinity first (spec §5.3 item 4), then the rest
+        order = ("temperature", "salinity", "current_speed", "current_dir", "bg_conc", "decay_rate",
+                 "ff_velocity", "ff_dir", "ff_diff_coeff")
+        self.profiles = [(name, ambient.profiles[name]) for name in order]
+
+    def _value(self, name: str, prof: VariableProfile, d: float) -> float:
+        depths, values = prof.depths, prof.values
+        n = len(depths)
+        if n == 1:
+            return values[0]
+        if d < depths[0] or d <= 0.0:
+            # spec §5.3 rule 1 ("over" mode): both bracketing layers are the SECOND layer (kept, §13 item 3)
+            v_u, z_u = values[1], depths[1]
+            if prof.surface == "LINEAR_TO_ZERO":
+                if self.surfaced:
+                    return 0.0
+                return v_u * (z_u - d) / z_u if z_u != 0.0 else v_u
+            return v_u
+        i = n - 1
+        for k in range(n):
+            if d <= depths[k]:
+                i = k
+                break
+        z_l, v_l = depths[i], values[i]
+        z_u, v_u = depths[i - 1], values[i - 1]     # i = 0 wraps to the deepest layer, harmless (z_f = 1)
+        z_f = (d - z_u) / (z_l - z_u) if z_l != z_u else 0.0
+        if d > z_l:     # below the deepest point
+            mode = prof.bottom
+            if mode == "CONSTANT":
+                return v_l
+            if mode == "EXTRAPOLATED":
+                return v_u + z_f * (v_l - v_u)
+            # LINEAR_TO_ZERO, fixed (spec §13 "Fixed": §5.3): straight line from the deepest point to 0 at the bottom
+            h = self.bottom_depth
+            if d >= h or h == z_l:
+                return 0.0
+            return v_l * (h - d) / (h - z_l)
+        if name == "current_dir" and self.vector_averaging:
+            # spec §5.3 vector averaging, with the shorter rotation (fixed, §13 item 9)
+            theta = v_l + _shortest_turn(v_l, v_u) * (z_l - d) / (z_l - z_u) if z_l != z_u else v_l
+            return theta % 360.0
+        return v_u + z_f * (v_l - v_u)
+
+    def evaluate(self, depth: float, out: AmbientState, near_field: bool = True) -> AmbientState:
+        """Fill `out` with the ambient at `depth` (m); spec §5.3."""
+        d = depth
+        if d <= 0.0:
+            if near_field:
+                self.surfaced = True
+            d = 0.0
+        for name, prof in self.profiles:
+            setattr(out, name, self._value(name, prof, d))
+        out.depth = d
+        if self.decay_is_light:
+            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, d,
+                                                   self.bacteria_model, self.light_absorb_coeff)
+        if out.decay_rate < 0.0:
+            out.decay_rate = 0.0
+        out.density = density(out.salinity, out.temperature, d, self.at_equilibrium)
+        theta = out.current_dir * (math.pi / 180.0)
+        out.ux = out.current_speed * math.cos(theta)
+        out.uy = out.current_speed * math.sin(theta)
+        return out
