@@ -183,4 +183,5 @@ class CaseOutput:
     memos: list[str] = field(default_factory=list)
     postmemos: list[str] = field(default_factory=list)
     final: FinalState | None = None
+    stop_reason: str = ""                   # why the near field ended, e.g. "surface", "trap level", "max steps"
     error: str | None = None                # a model-level refusal (memo, no run), e.g. concentration <= 0

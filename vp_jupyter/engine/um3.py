@@ -270,7 +270,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
     vpx, vpy, vpz = vx, vy, vz          # V_prev: velocity at the start of the previous step
     drho_prev = drho
     ceiling = st.tpb_mixing_zone_ceil
-    bottom_contact_step = 0
+    bottom_contact_step = -1
     speed = port_speed
     s_half = MISSING
 
@@ -322,12 +322,26 @@ def run_um3(case: EngineCase) -> CaseOutput:
         cols["ambient_current_dir"].append(amb.current_dir)
         cols["buildup"].append(buildup)
 
-    # ---- spec §6.4 step 0
+    # ---- spec §6.4 step 0: the status flags marked * in §7.6, from the boundary points R ± B0
     iota, cl_dil, close = iso.factor(0.0, diameter, False, amb, False, 0.0)
     net0 = net_dilution()
     dilution = 1.0
-    write_row(0, "", iota, cl_dil, net0)
+    parts0 = []
+    if rz + bz > 0.0 or rz - bz > 0.0:
+        has_surfaced = True
+        parts0.append("surface")
+    if rz + bz < -bottom or rz - bz < -bottom:
+        bottomed = True
+        bottom_contact_step = 0
+        parts0.append("bottom hit")
+    if ceiling > 0.0 and (-(rz + bz) < ceiling or -(rz - bz) < ceiling):
+        reached_ceiling = True
+        parts0.append("ceiling")
+    write_row(0, ", ".join(parts0), iota, cl_dil, net0)
     done = close
+    if close:
+        out.stop_reason = "isopleth above the effluent concentration"
+        memos.append("Isopleth value above the effluent concentration: no plume inside the isopleth, run stopped.")
     n = 0
 
     while not done and not atvmxz:
@@ -400,7 +414,10 @@ def run_um3(case: EngineCase) -> CaseOutput:
         u_w = abs(u_par * sin_t)
         vhat_x, vhat_y, vhat_z = vx / vmag, vy / vmag, vz / vmag
         v_e = st.aspiration_coeff * abs(vmag - (upx * vhat_x + upy * vhat_y + upz * vhat_z))
-        beta = math.atan(math.sqrt(u_w / v_e - 1.0)) if u_w > v_e else 0.0
+        if u_w > v_e:   # v_e = 0 (jet moving with the current) is the limit β = π/2
+            beta = math.atan(math.sqrt(u_w / v_e - 1.0)) if v_e > 0.0 else PI / 2.0
+        else:
+            beta = 0.0
         v_ave = v_e - beta * v_e / PI - u_w * (1.0 - math.sin(beta)) / PI
         e2 = 2.0 * k_ent * PI * abs(v_ave) * a2
         dm = e1 + e2
@@ -475,7 +492,11 @@ def run_um3(case: EngineCase) -> CaseOutput:
         column.evaluate(start_depth, amb)        # spec §7.4 item 18: the one-step ambient lag (§5.4)
         amb_speed_shown = amb.current_speed
 
-        # spec §7.4 item 10, evaluated at the current step as the original program does (§13)
+        # spec §7.4 item 10, evaluated at the current step as the original program does (§13); the
+        # boundary points below still use the factor of the previous step, with the current diameter:
+        # that pairing reproduces the original program's bottom-hit step in all 49 TRwtp cases
+        # (reference/plumes20/COMPARISON.md, "What explains the differences" item 2)
+        boundary_iota = iota
         iota, cl_dil, close = iso.factor(dilution, diameter, has_merged, amb, stream_limited, frozen_conc)
 
         # spec §7.4 item 11 body geometry, from the current diameter (§13: follow the original program)
@@ -492,10 +513,10 @@ def run_um3(case: EngineCase) -> CaseOutput:
         else:
             ax_, ay_, az_ = _rescale(r, *_cross(0.0, 0.0, -G, vx, vy, vz))
         bx, by, bz = _rescale(r, *_cross(ax_, ay_, az_, vx, vy, vz))
-        top_z = rz + iota * bz
-        low_z = rz - iota * bz
+        top_z = rz + boundary_iota * bz
+        low_z = rz - boundary_iota * bz
         bottom_contact = top_z < -bottom or low_z < -bottom
-        if bottom_contact and not bottom_contact_step:
+        if bottom_contact and bottom_contact_step < 0:
             bottom_contact_step = n
         surfacing = top_z > 0.0 or low_z > 0.0
         net = net_dilution()
@@ -521,13 +542,17 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if trap_now:
             traps += 1
         max_iter = n > MAX_STEPS
-        if (max_iter or traps >= trap_limit or reversals >= reversal_limit
+        closed = iota <= 0.0
+        if (max_iter or closed or traps >= trap_limit or reversals >= reversal_limit
                 or (surfacing and not st.dont_stop_on_surface_hit)
                 or (bottomed and st.stop_on_bottom_hit) or dilution > st.max_dilution):
             done = True
-        closed = iota <= 0.0
-        if closed:
-            done = True
+            out.stop_reason = ", ".join(text for text, hit in (
+                ("max steps", max_iter), ("trap level", traps >= trap_limit),
+                ("local maximum rise or fall", reversals >= reversal_limit),
+                ("surface", surfacing and not st.dont_stop_on_surface_hit),
+                ("bottom", bottomed and st.stop_on_bottom_hit),
+                ("stop dilution", dilution > st.max_dilution), ("isopleth closed", closed)) if hit)
         if ceiling > 0.0 and not reached_ceiling and (-top_z < ceiling or -low_z < ceiling):
             reached_ceiling = True
             changes.add("ceiling")
@@ -539,6 +564,8 @@ def run_um3(case: EngineCase) -> CaseOutput:
             changes.add("bottom")
         if hit_mz:
             atvmxz = True
+            if not done:
+                out.stop_reason = "mixing zone"
         if merge_limit == 0.0 and diameter > 2.0 * port_depth:
             merge_limit = port_depth
             merging = True
@@ -602,7 +629,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
     # ---- spec §7.5 / §9.2 after the loop
     if iso.ambient_exceeds:
         memos.append("Ambient species greater than plume isopleth value, physical boundary graphed")
-    if bottom_contact_step and bottom_contact_step < 3:
+    if 0 <= bottom_contact_step < 3:
         memos.append("Bottom geometry consistent? The plume touched the bottom before step 3.")
     post = out.postmemos
     closed_final = bool(out.statuses) and "isopleth closed" in out.statuses[-1]
