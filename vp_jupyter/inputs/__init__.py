@@ -1,0 +1,45 @@
+"""THE input definition of vp-jupyter: every field (label, unit kind, default unit, limits, default) in one
+table, the case parts, `Case` (validated, normalised, with its SI engine cases) and `CaseError`.
+
+Modules: `fields` (the field tables and `json_schema()`), `parts` (part classes, `CaseError`, the case JSON
+layout), `normalise` (parsing of raw values), `build` (SI conversion, range checks, spec §5.1/§5.2/§12),
+`case` (`Case`).
+
+Validation decisions (each is tested in tests/test_inputs.py):
+* Missing diffuser values are 0 (num_ports 1) except diameter, depth, effluent_flow and concentration, which are
+  required (0 is invalid for them) unless a time series gives them. Missing units are SI.
+* Port depth must be > 0. With z as depth, a port deeper than the deepest layer is allowed and simply sets the
+  bottom depth H (spec §5.1). With z as height, the port is at the bottom by definition (H = port depth unless a
+  series raises it), so a layer height above H (above the water surface) is an error.
+* Concentration must be > 0 (the model refuses a zero concentration, spec §1.2). Salinity (psu), bg_conc,
+  decay rates, speeds, the far-field diffusion coefficient, z, port spacing and mixing-zone distance must be
+  >= 0; temperatures must lie in -2..100 °C after conversion (sanity range); the vertical angle in -90..90°
+  (deg or rad only). Filled (interpolated/extrapolated) layer values are range-checked too.
+* Ambient layers: at least 2; depths strictly increasing, or heights strictly decreasing (surface first).
+  current_speed, current_dir, salinity and temperature need a value in some layer or a time series; bg_conc and
+  decay_rate default to 0; ff_velocity, ff_dir and ff_diff_coeff default to 0 unless Brooks is on.
+* Unknown keys anywhere, unknown or wrong-kind unit strings, unknown enum names: errors listing what is allowed.
+  Any unit string is accepted for num_ports (it is unitless, reference README).
+* Model: contraction_coeff in (0, 1], aspiration and light absorption coefficients > 0, max_dilution > 0,
+  write_step_freq a whole number >= 1, ff_increment, tpb_channel_width and tpb_segment_length > 0; with TPB on,
+  tpb_coast_bin a whole number 10..99; TPB and Brooks are exclusive; with the shore vector, dist_to_shore > 0.
+* Time series (spec §12): end >= start >= 0, increment > 0, at most 100 000 cases; per series increment_hours > 0
+  (fractional hours allowed, legacy Q11); a series' own unit replaces the field's unit (legacy §3.6); ambient
+  series levels use the series' own depth_units and z_is_depth (project fix, spec §13), need >= 2 levels >= 0,
+  depths increasing / heights decreasing, and one value per level on every row; every value is range-checked
+  like the field it feeds. Every diffuser and ambient variable may have a series (project fix, spec §13).
+  A timeseries block without any series gives one case at t = 0 (legacy §3.3).
+* Salinity given as a density or conductivity, T90 and ly/hr decay rates are converted as described in
+  `vp_jupyter.units` (spec §13 item 5, fixed).
+"""
+from .case import Case
+from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, MODEL_FIELDS, OUTPUT_FIELDS, SERIES_FIELDS,
+                     TIMESERIES_FIELDS, FieldSpec, json_schema)
+from .parts import (AmbientLayer, AmbientProfile, AmbientSeries, CaseError, Diffuser, DiffuserSeries,
+                    ModelSettings, OutputOptions, Timeseries)
+
+__all__ = [
+    "Case", "CaseError", "ModelSettings", "Diffuser", "AmbientProfile", "AmbientLayer", "Timeseries",
+    "DiffuserSeries", "AmbientSeries", "OutputOptions", "FieldSpec", "MODEL_FIELDS", "DIFFUSER_FIELDS",
+    "AMBIENT_FIELDS", "TIMESERIES_FIELDS", "SERIES_FIELDS", "OUTPUT_FIELDS", "json_schema",
+]

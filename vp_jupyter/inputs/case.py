@@ -1,0 +1,141 @@
+"""`Case`: a validated, normalised case (one definition of the inputs) and its SI engine cases."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from .. import units as u
+from . import normalise
+from .build import CaseBuilder, effective_units
+from .parts import (CaseError, Problems, ambient_from_dict, diffuser_from_dict, model_from_dict, output_from_dict,
+                    parts_from_dict, parts_to_dict, timeseries_from_dict)
+
+
+class Case:
+    """A validated case. Build it from parts or load it (`Case.load`) from a case file, dict or Case.
+
+        case = Case(diffuser=Diffuser(diameter=0.1, depth=20, effluent_flow=0.1, concentration=100),
+                    ambient=AmbientProfile(layers=[AmbientLayer(0, current_speed=0.1, current_dir=0,
+                                                                salinity=33, temperature=15),
+                                                   AmbientLayer(30)]))
+
+    Parts may also be given as dicts in the case JSON layout. Invalid input raises `CaseError` listing every
+    problem. Parts are immutable; `case.replace(diffuser=...)` makes a new, validated Case.
+
+    Attributes: `model` (ModelSettings), `diffuser` (Diffuser, values in their units, None = not given),
+    `ambient` (AmbientProfile), `timeseries` (Timeseries or None), `output` (OutputOptions), `name`,
+    `description`, `source`; `diffuser_units` / `ambient_units` (field -> Unit, SI where none was given;
+    a time series' unit replaces the field's; `diffuser_units["isopleth"]` is the unit of the isopleth
+    value, `isopleth_type` its type); `case_times` (seconds, one per engine case).
+    """
+
+    def __init__(self, diffuser: Any = None, ambient: Any = None, model: Any = None, timeseries: Any = None,
+                 output: Any = None, name: str = "", description: str = "", source: "Mapping | None" = None):
+        problems = Problems()
+        if diffuser is None:
+            problems.add("diffuser", "is required")
+        if ambient is None:
+            problems.add("ambient", "is required")
+        # dicts in the JSON layout are accepted for every part
+        if isinstance(model, Mapping) or model is None:
+            model = model_from_dict(model, problems)
+        if isinstance(diffuser, Mapping) or diffuser is None:
+            diffuser = diffuser_from_dict(diffuser, problems)
+        if isinstance(ambient, Mapping) or ambient is None:
+            ambient = ambient_from_dict(ambient or {"layers": []}, problems)
+        if isinstance(timeseries, Mapping):
+            timeseries = timeseries_from_dict(timeseries, problems)
+        if isinstance(output, Mapping) or output is None:
+            output = output_from_dict(output, problems)
+        for label, text in (("name", name), ("description", description)):
+            if not isinstance(text, str):
+                problems.add(label, "must be a string", text)
+        self.name = name if isinstance(name, str) else ""
+        self.description = description if isinstance(description, str) else ""
+        self.source = dict(source) if isinstance(source, Mapping) else None
+
+        self.model = normalise.model(model, problems)
+        series_names = set(getattr(timeseries, "diffuser", None) or ())
+        self.diffuser, d_units = normalise.diffuser(diffuser, series_names, problems)
+        self.ambient, a_units, layers_ok = normalise.ambient(ambient, problems)
+        if timeseries is None:
+            self.timeseries, d_series, a_series, times = None, {}, {}, [0.0]
+        else:
+            self.timeseries, d_series, a_series, times = normalise.timeseries(
+                timeseries, a_units["z"], self.ambient.z_is_depth, problems)
+        self.output = normalise.output(output, problems)
+        d_units, a_units, self.isopleth_type = effective_units(d_units, a_units, d_series, a_series)
+        built = CaseBuilder(self.model, self.diffuser, d_units, self.isopleth_type, self.ambient, a_units,
+                            layers_ok, d_series, a_series, problems).build(times)
+        problems.raise_if_any()
+        self._engine_cases = built.engine_cases
+        self._layer_tables = built.layer_tables
+        self.case_times = list(times)
+        self.diffuser_units: dict[str, u.Unit] = dict(built.diffuser_units)
+        self.ambient_units: dict[str, u.Unit] = dict(built.ambient_units)
+
+    # ------------------------------------------------------------------------------------- construction
+    @classmethod
+    def load(cls, source: Any) -> "Case":
+        """A Case from a path to a case JSON file (str or Path), a dict in the case layout, or a Case."""
+        if isinstance(source, Case):
+            return source
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as err:
+                raise CaseError([f"{path}: cannot read the case file ({err.strerror or err})"]) from None
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise CaseError([f"{path}: not a valid JSON case file ({err})"]) from None
+            return cls.from_dict(data)
+        if isinstance(source, Mapping):
+            return cls.from_dict(source)
+        raise CaseError([f"case: expected a path, a dict or a Case (got {type(source).__name__})"])
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Case":
+        """A Case from a dict in the case JSON layout (reference README "Case schema")."""
+        problems = Problems()
+        parts = parts_from_dict(data, problems)
+        try:
+            case = cls(**parts)
+        except CaseError as err:
+            problems.items.extend(p for p in err.problems if p not in problems.items)
+        problems.raise_if_any()
+        return case
+
+    def to_dict(self) -> dict[str, Any]:
+        """The case JSON (round-trips through `Case.load`)."""
+        return parts_to_dict(self)
+
+    def replace(self, **changes: Any) -> "Case":
+        """A new, validated Case with some parts (or name/description/source) replaced."""
+        parts = dict(diffuser=self.diffuser, ambient=self.ambient, model=self.model, timeseries=self.timeseries,
+                     output=self.output, name=self.name, description=self.description, source=self.source)
+        unknown = set(changes) - set(parts)
+        if unknown:
+            raise TypeError(f"Case.replace: unknown part(s) {', '.join(sorted(unknown))}; allowed: {', '.join(parts)}")
+        return Case(**{**parts, **changes})
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def engine_cases(self) -> list:
+        """The normalised SI inputs of the engine, one EngineCase per case time (spec §12)."""
+        return list(self._engine_cases)
+
+    def layer_table(self, index: int = 0) -> list[dict[str, float]]:
+        """The filled ambient layers of case `index` (spec §5.2) in input units: one dict per layer with
+        `depth` (as a depth, in the z units) and every variable (the reference's ambient table, without density)."""
+        return [dict(row) for row in self._layer_tables[index]]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Case) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        count = len(self._engine_cases)
+        return f"Case(name={self.name!r}, {count} engine case{'s' if count != 1 else ''})"
+
