@@ -156,3 +156,29 @@ class AmbientColumn:
         out.ux = out.current_speed * math.cos(theta)
         out.uy = out.current_speed * math.sin(theta)
         return out
+
+    def evaluate_surface(self, out: AmbientState) -> AmbientState:
+        """The ambient at the water surface for the far field (spec §10.1, fixed §13 item 10): each
+        variable at depth 0 by its own surface extrapolation, no second-layer slip."""
+        for name, prof in self.profiles:
+            depths, values = prof.depths, prof.values
+            if depths[0] <= 0.0 or len(depths) == 1:
+                value = values[0]
+            elif prof.surface == "EXTRAPOLATED":
+                value = values[0] - depths[0] * (values[1] - values[0]) / (depths[1] - depths[0])
+            elif prof.surface == "LINEAR_TO_ZERO":
+                value = 0.0
+            else:
+                value = values[0]
+            setattr(out, name, value)
+        out.depth = 0.0
+        if self.decay_is_light:
+            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, 0.0,
+                                                   self.bacteria_model, self.light_absorb_coeff)
+        if out.decay_rate < 0.0:
+            out.decay_rate = 0.0
+        out.density = density(out.salinity, out.temperature, 0.0, self.at_equilibrium)
+        theta = out.current_dir * (math.pi / 180.0)
+        out.ux = out.current_speed * math.cos(theta)
+        out.uy = out.current_speed * math.sin(theta)
+        return out

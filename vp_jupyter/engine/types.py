@@ -185,3 +185,39 @@ class CaseOutput:
     final: FinalState | None = None
     stop_reason: str = ""                   # why the near field ended, e.g. "surface", "trap level", "max steps"
     error: str | None = None                # a model-level refusal (memo, no run), e.g. concentration <= 0
+
+
+# Far-field output columns (engine name -> SI unit), in order. spec §10.5
+FARFIELD_COLUMNS: dict[str, str] = {
+    "distance": "m",
+    "time": "s",
+    "dilution": "1",
+    "concentration": "kg/kg",
+    "width": "m",
+    "x": "m",
+    "y": "m",
+    "ff_velocity": "m/s",
+    "ff_dir": "deg",
+    "background": "kg/kg",
+    "decay_rate": "1/s",
+    "ff_diff_coeff": "m0.67/s2",
+    "diffusivity_argument": "1",
+}
+
+
+@dataclass
+class FarFieldOutput:
+    """One Brooks far-field run (spec §10): rows (columnar, SI), the step of each row, memos."""
+    was_run: bool = False
+    steps: list[int] = field(default_factory=list)
+    columns: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in FARFIELD_COLUMNS})
+    memos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TidalOutput:
+    """Tidal pollution buildup over a series of cases (spec §11)."""
+    was_run: bool = False
+    buildup: list[float] = field(default_factory=list)    # concentration fed into each case (kg/kg)
+    highest: float = 0.0
+    memos: list[str] = field(default_factory=list)

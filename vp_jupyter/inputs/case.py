@@ -73,6 +73,8 @@ class Case:
         self._engine_cases = built.engine_cases
         self._layer_tables = built.layer_tables
         self.case_times = list(times)
+        # seconds between cases: the tidal-buildup step (spec §11; 1 s without a time series)
+        self.time_step = times[1] - times[0] if len(times) > 1 else 1.0
         self.diffuser_units: dict[str, u.Unit] = dict(built.diffuser_units)
         self.ambient_units: dict[str, u.Unit] = dict(built.ambient_units)
 

@@ -1,0 +1,177 @@
+"""Brooks far-field dilution after the UM3 near field (spec §10), with the project's fixes (§13 item 10).
+
+Fixes against the reference port: the far-field ambient is the profile evaluated once, in SI, at the
+surface (no second unit conversion, no second-layer slip); the plume moves with the far-field current
+and distances are measured from the source (§13 items 10, 12); interpolated rows carry the state at
+their own time (concentration and decay included); decay acts on the excess over background every step;
+the background-estimate memory holds 24 decay factors instead of one (§10.4).
+"""
+from __future__ import annotations
+
+import math
+
+from .ambient import AmbientColumn, AmbientState
+from .types import EngineCase, FarFieldOutput, FinalState
+
+MAX_FF_STEPS = 10000
+BACKGROUND_MEMORY = 24          # spec §10.4: slots of the decay memory
+COS_70 = math.cos(70.0 * math.pi / 180.0)
+
+
+def _horizontal_angle(ax: float, ay: float, bx: float, by: float) -> float:
+    na, nb = math.hypot(ax, ay), math.hypot(bx, by)
+    if na == 0.0 or nb == 0.0:
+        return math.pi / 2.0
+    c = (ax * bx + ay * by) / (na * nb)
+    return math.acos(max(-1.0, min(1.0, c)))
+
+
+class _DilutionLaw:
+    """S(τ) = S0 / erf(√X(τ)) and the width W(τ) of spec §10.2."""
+
+    def __init__(self, power_4_3: bool, alpha: float, width: float, start_dilution: float) -> None:
+        self.power_4_3 = power_4_3
+        self.alpha = alpha
+        self.width = width
+        self.start_dilution = start_dilution
+        self.w23 = width ** (2.0 / 3.0)
+
+    def argument(self, tau: float) -> float:
+        if self.power_4_3:
+            growth = (1.0 + 8.0 * self.alpha * tau / self.w23) ** 3 - 1.0
+            return 1.5 / growth if growth > 0.0 else math.inf
+        a = 8.0 * self.alpha * self.width ** (4.0 / 3.0) * tau
+        return self.width ** 2 / (2.0 * a) if a > 0.0 else math.inf
+
+    def dilution(self, x: float) -> float:
+        e = math.erf(math.copysign(math.sqrt(abs(x)), x))
+        return self.start_dilution / e if e > 0.0 else math.inf
+
+    def width_at(self, tau: float) -> float:
+        return self.width * (1.0 + 8.0 * self.alpha * tau / self.w23) ** 1.5
+
+
+def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | None = None) -> FarFieldOutput:
+    """Brooks far field from the UM3 end state `final` (spec §10)."""
+    st, dif = case.settings, case.diffuser
+    out = FarFieldOutput(was_run=True)
+    memos = out.memos
+    if final.reached_mixing_zone:
+        memos.append("Mixing Zone reached in near-field, no far-field prediction.")
+        return out
+    if final.isopleth_factor <= 0.0:
+        memos.append("Isopleth closed in near-field, no far-field prediction.")
+        return out
+    if column is None:
+        column = AmbientColumn(case.ambient, vector_averaging=st.current_vector_averaging,
+                               at_equilibrium=st.at_equilibrium, bacteria_model=st.bacteria_model,
+                               light_absorb_coeff=st.light_absorb_coeff)
+    surface = column.evaluate_surface(AmbientState())
+    speed = surface.ff_velocity
+    if final.ambient["ff_velocity"] == 0.0 or speed <= 0.0:
+        memos.append("No farfield prediction when far vel = 0.")
+        return out
+    end_distance = dif.acute_mixing_zone
+    if end_distance <= 0.0:
+        memos.append("No mixing-zone distance: the far field needs one to run to.")
+        return out
+
+    src_x, src_y = dif.offset_x, dif.offset_y
+    x, y = final.x, final.y
+    r0 = math.hypot(x - src_x, y - src_y)
+    n_ports = dif.num_ports
+    width = final.diameter
+    if n_ports > 1:
+        v0x, v0y, _ = final.initial_velocity
+        psi = _horizontal_angle(v0x, v0y, final.ambient["ux"], final.ambient["uy"])
+        width += (n_ports - 1) * dif.port_spacing * max(abs(math.cos(psi)), COS_70)
+        if final.diameter < dif.port_spacing:
+            memos.append("Plumes not merged, Brooks method may be overly conservative.")
+    power = st.farfield_diffusivity == "POWER_4_3"
+    memos.append(("4/3 Power Law." if power else "Const Eddy Diffusivity.")
+                 + f" Farfield dispersion based on wastefield width of {width:.1f} m")
+
+    alpha = surface.ff_diff_coeff
+    background, decay = surface.bg_conc, surface.decay_rate
+    direction = surface.ff_dir * (math.pi / 180.0)
+    ux, uy = speed * math.cos(direction), speed * math.sin(direction)
+    law = _DilutionLaw(power, alpha, width, final.dilution)
+
+    increment = st.ff_increment
+    next_mark = increment
+    if increment > 0.0:
+        while r0 > next_mark:
+            next_mark += increment
+    next_mark = min(next_mark, end_distance)
+    dt = next_mark / speed if next_mark > 0.0 else 360.0
+    # spec §10.4, with the memory filled: each slot holds this step's decay factor
+    if st.estimate_ff_background:
+        f = math.exp(-decay * dt)
+        memory = sum(f ** j for j in range(1, BACKGROUND_MEMORY + 1))
+        entrained_conc = background * (1.0 + memory / 2.2)
+    else:
+        entrained_conc = background
+    mass0 = final.initial_mass
+
+    cols = out.columns
+
+    def write(step: int, tau: float, distance: float, dilution: float, conc: float, px: float, py: float,
+              arg: float) -> None:
+        out.steps.append(step)
+        cols["distance"].append(distance)
+        cols["time"].append(tau)
+        cols["dilution"].append(dilution)
+        cols["concentration"].append(conc)
+        cols["width"].append(law.width_at(tau))
+        cols["x"].append(px)
+        cols["y"].append(py)
+        cols["ff_velocity"].append(speed)
+        cols["ff_dir"].append(surface.ff_dir)
+        cols["background"].append(background)
+        cols["decay_rate"].append(decay)
+        cols["ff_diff_coeff"].append(alpha)
+        cols["diffusivity_argument"].append(arg)
+
+    tau = 1.0
+    dilution = final.dilution
+    mass, pollutant = final.mass, final.pollutant_mass
+    conc = final.concentration
+    r = r0
+    write(0, tau, r0, dilution, conc, x, y, 0.0)
+    step = 0
+    iso_stop = dif.isopleth_type == "concentration" and dif.isopleth >= 0.0
+    while step < MAX_FF_STEPS:
+        if r >= end_distance or (iso_stop and conc < dif.isopleth):
+            break
+        step += 1
+        tau += dt
+        arg = law.argument(tau)
+        prev_dilution, prev_mass, prev_pollutant = dilution, mass, pollutant
+        dilution = law.dilution(arg)
+        dm = (dilution - prev_dilution) * mass0
+        mass = prev_mass + dm
+        # first-order decay of the excess over background (as in the near field, spec §7.4 item 15)
+        pollutant = prev_mass * background + (prev_pollutant - prev_mass * background) * math.exp(-decay * dt) \
+            + dm * entrained_conc
+        conc = pollutant / mass
+        prev_x, prev_y, r_prev = x, y, r
+        x += ux * dt
+        y += uy * dt
+        r = math.hypot(x - src_x, y - src_y)
+        while increment > 0.0 and r > next_mark >= r_prev:
+            frac = (next_mark - r_prev) / (r - r_prev)
+            tau_mark = tau - dt + frac * dt
+            arg_mark = law.argument(tau_mark)
+            dil_mark = law.dilution(arg_mark)
+            mass_mark = prev_mass + (dil_mark - prev_dilution) * mass0
+            pol_mark = prev_mass * background \
+                + (prev_pollutant - prev_mass * background) * math.exp(-decay * frac * dt) \
+                + (mass_mark - prev_mass) * entrained_conc
+            write(step, tau_mark, next_mark, dil_mark, pol_mark / mass_mark,
+                  prev_x + frac * (x - prev_x), prev_y + frac * (y - prev_y), arg_mark)
+            next_mark += increment
+        if st.output_all_ff_increments:
+            write(step, tau, r, dilution, conc, x, y, arg)
+    if step > 0 and not st.output_all_ff_increments:   # the final state (already written when all are)
+        write(step, tau, r, dilution, conc, x, y, law.argument(tau))
+    return out

@@ -1,0 +1,68 @@
+"""A run of one or more cases: UM3, then the Brooks far field, coupled by tidal buildup (spec §10–§12).
+
+Cases without tidal buildup are independent: `run_case` is a pure function of one EngineCase, so a
+runner may spread them over processes. With tidal buildup they run in order, each fed the buildup the
+previous ones left (spec §11).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional, Sequence
+
+from .farfield import run_farfield
+from .tidal import TidalChannel
+from .types import CaseOutput, EngineCase, FarFieldOutput, TidalOutput
+from .um3 import run_um3
+
+
+@dataclass
+class SeriesOutput:
+    """Everything the engine computed for a run: per-case near and far field, and the tidal buildup."""
+    plumes: list[CaseOutput] = field(default_factory=list)
+    farfields: list[FarFieldOutput] = field(default_factory=list)
+    tidal: TidalOutput = field(default_factory=TidalOutput)
+
+
+def run_case(case: EngineCase) -> tuple[CaseOutput, FarFieldOutput]:
+    """Near field and, when asked for, far field of one case."""
+    plume = run_um3(case)
+    if case.settings.brooks_far_field and plume.final is not None and not plume.error:
+        return plume, run_farfield(case, plume.final)
+    return plume, FarFieldOutput()
+
+
+def couples_cases(cases: Sequence[EngineCase]) -> bool:
+    """True when cases must run in order (tidal buildup carries state from one case to the next)."""
+    return bool(cases) and cases[0].settings.tidal_pollution_buildup
+
+
+def run_series(cases: Sequence[EngineCase], time_step: float = 1.0,
+               progress: Optional[Callable[[int, int], None]] = None) -> SeriesOutput:
+    """Run every case in order; `time_step` (s) is the time between cases, used by the tidal buildup."""
+    result = SeriesOutput()
+    channel = None
+    if couples_cases(cases):
+        first = cases[0]
+        st = first.settings
+        channel = TidalChannel(st.tpb_segment_length, st.tpb_channel_width, first.ambient.bottom_depth,
+                               st.tpb_upstream_dir, st.tpb_coast_bin, st.tpb_coast_concentration, time_step)
+        result.tidal.was_run = True
+    buildup = 0.0
+    for number, case in enumerate(cases, start=1):
+        if channel is not None:
+            case = replace(case, buildup=buildup)
+            result.tidal.buildup.append(buildup)
+        plume, farfield = run_case(case)
+        result.plumes.append(plume)
+        result.farfields.append(farfield)
+        if channel is not None and plume.final is not None:
+            final = plume.final
+            buildup = channel.after_case(case.diffuser.effluent_flow, final.initial_mass,
+                                         final.initial_pollutant_mass, final.ambient["current_speed"],
+                                         final.ambient["current_dir"], final.ambient["decay_rate"])
+        if progress is not None:
+            progress(number, len(cases))
+    if channel is not None:
+        result.tidal.highest = channel.highest
+        result.tidal.memos = channel.memos(len(cases))
+    return result
