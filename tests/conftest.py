@@ -1,0 +1,37 @@
+"""Shared test fixtures: where the read-only shared data lives, and skipping cleanly when it is absent.
+
+The reference data and the specification are read in place from ``../shared`` beside the repository
+root (never copied into the repository). Tests that need them skip with the missing path as reason.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+REFERENCE = SHARED / "reference"
+SPEC = SHARED / "spec"
+
+
+def require_shared(path: Path) -> Path:
+    """Return `path`, or skip the calling test when it does not exist (shared data not checked out)."""
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (../shared beside the repository root)")
+    return path
+
+
+def reference_case(name: str) -> Path:
+    """Path of ``reference/cases/<name>.json``, skipping the test when absent."""
+    return require_shared(REFERENCE / "cases" / f"{name}.json")
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    return require_shared(REFERENCE)
+
+
+@pytest.fixture
+def spec_dir() -> Path:
+    return require_shared(SPEC)

@@ -1,0 +1,97 @@
+"""The `vp-jupyter` command line: run a case file (or the packaged example) and print, save or report it.
+
+    vp-jupyter run CASE.json              one line per case: steps, final status, dilution, depth, distance
+    vp-jupyter run --example              the same for the example case shipped with the package
+    vp-jupyter run CASE.json --json out.json   (or --json - for stdout) the full result as JSON
+    vp-jupyter run CASE.json --report          the Visual Plumes style text report
+
+Exit status: 0 on success, 2 for invalid input (every problem printed to stderr, no traceback).
+Imports stay lazy: pandas is never needed here, so start-up is quick.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXAMPLE_NAME = "stratified_outfall.json"
+STDOUT = "-"
+
+
+def example_case_path() -> Path:
+    """Path of the example case JSON that ships with the package."""
+    return Path(__file__).resolve().parent / "examples" / EXAMPLE_NAME
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vp-jupyter",
+                                     description="Visual Plumes UM3 effluent-plume model.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a case file and summarise every case",
+                              description="Run a case JSON file (see README, 'Case format').")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("case", nargs="?", help="path of the case JSON file")
+    source.add_argument("--example", action="store_true",
+                        help=f"run the example case shipped with the package ({EXAMPLE_NAME})")
+    run.add_argument("--json", nargs="?", const=STDOUT, metavar="FILE",
+                     help="write the full result as JSON to FILE ('-' or no FILE: standard output)")
+    run.add_argument("--report", nargs="?", const=STDOUT, metavar="FILE",
+                     help="write the Visual Plumes text report to FILE ('-' or no FILE: standard output)")
+    return parser
+
+
+def _write(text: str, target: str) -> None:
+    if target == STDOUT:
+        sys.stdout.write(text)
+    else:
+        Path(target).write_text(text, encoding="utf-8")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`vp-jupyter run`: returns the exit status."""
+    if args.json == STDOUT and args.report == STDOUT:
+        print("vp-jupyter: error: --json and --report cannot both write to standard output; "
+              "give one of them a FILE", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    import vp_jupyter as vp
+    from .inputs import CaseError
+
+    source = example_case_path() if args.example else Path(args.case)
+    try:
+        result = vp.run(source)
+    except CaseError as error:
+        print(f"vp-jupyter: invalid case {source}:", file=sys.stderr)
+        for problem in getattr(error, "problems", None) or [str(error)]:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"vp-jupyter: cannot read {source}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    # standard output carries one document: the JSON, the report, or else the per-case lines
+    summary_stream = sys.stderr if STDOUT in (args.json, args.report) else sys.stdout
+    for line in result.case_lines():
+        print(line, file=summary_stream)
+    if args.json is not None:
+        _write(result.to_json(indent=1) + "\n", args.json)
+    if args.report is not None:
+        _write(result.text_report(), args.report)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return run_command(args)
+    return EXIT_BAD_INPUT  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+"""The Visual Plumes style text report of a result (legacy-http-api.md §5.5, Appendix A layout).
+
+Sections: the model-parameter block (and time-series block), then per case the diffuser table, the
+ambient table, the step-0 memos, the plume table and the post-run memos. Numbers are formatted as the
+legacy back end did, so the text can be compared with Visual Plumes output by eye or by diff.
+The report is built in a local list of lines; nothing touches ``sys.stdout``.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .engine.seawater import density
+from .engine.types import CaseOutput, EngineCase, Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .results import Result
+    from .units import Unit
+
+RULE = "-" * 51
+_LABEL_WIDTH = 30  # "Report effective dilution:    " — values of the parameter block start here
+
+_BACTERIA_MODEL_LABELS = {
+    "COLIFORM_MANCINI": "Mancini (1978) coliform model",
+    "COLIFORM_301H": "301(h) TSD (1994) coliform (for saltwater, Eqn B-68)",
+    "ENTEROCCOUS_301H": "301(h) TSD (1994) enterococcus (for saltwater, Eqn B-69)",
+}
+_SIMILARITY_PROFILE_LABELS = {
+    "DEFAULT": "default profile",
+    "POWER_3_2": "3/2 power profile",
+    "GAUSSIAN": "Gaussian profile",
+}
+_MAX_REVERSALS_LABELS = {
+    "INITIAL_TRAP_LEVEL": "to initial trap level",
+    "SECOND_TRAP_LEVEL": "to 2nd trap level",
+    "MAX_RISE_OR_FALL": "to max rise or fall",
+    "SECOND_MAX_RISE_OR_FALL": "to 2nd max rise or fall",
+}
+_FARFIELD_DIFFUSIVITY_LABELS = {
+    "CONSTANT": "constant diffusivity",
+    "POWER_4_3": "4/3 power diffusivity",
+}
+
+
+def text_report(result: "Result") -> str:
+    """The whole report as one string; every line ends with a newline."""
+    case_dict = result.case.to_dict()
+    lines = parameter_block(result.engine_cases[0].settings, case_dict)
+    lines.append("")
+    time_series = _series_list(case_dict)
+    for number, (output, engine_case, start) in enumerate(
+            zip(result.outputs, result.engine_cases, result.case_times), start=1):
+        lines += ["", RULE, f"Case {number} (+{start / 3600.0:.2f} hrs):", RULE]
+        if time_series:
+            indices = ", ".join(str(_series_row(series, start)) for series in time_series)
+            lines.append(f"Timeseries indices: {indices}")
+        lines.append("")
+        lines += diffuser_table(engine_case, result.case)
+        lines.append("")
+        lines += ambient_table(result.case, number - 1, engine_case.settings)
+        memos = list(output.memos) + ([output.error] if output.error else [])
+        if memos:
+            lines.append("")
+            lines += memos
+        lines.append("")
+        lines += plume_table(output, result.case)
+        if output.postmemos:
+            lines.append("")
+            lines += output.postmemos
+    return "\n".join(lines) + "\n"
+
+
+# -- 1. parameter block ----------------------------------------------------------------------------
+
+def _setting(label: str, value: Any) -> str:
+    return f"{label:<{_LABEL_WIDTH}}{value}"
+
+
+def parameter_block(settings: Settings, case_dict: dict[str, Any]) -> list[str]:
+    """The "Model Parameters" echo (and "Timeseries Data" block) of legacy §5.5 part 1."""
+    s = settings
+    lines = [
+        RULE, "Model Parameters", RULE,
+        _setting("Report effective dilution:", s.report_effective_dillution),
+        _setting("Current vector averaging:", s.current_vector_averaging),
+        _setting("Allow induced current:", s.allow_induced_current),
+        _setting("Bacteria model:", _BACTERIA_MODEL_LABELS.get(s.bacteria_model, s.bacteria_model)),
+        _setting("Equation of state:", "S,T" if s.at_equilibrium else "p,S,T"),
+        _setting("Similarity profile:", _SIMILARITY_PROFILE_LABELS.get(s.similarity_profile, s.similarity_profile)),
+        "Coefficients",
+        _setting("   Diffuser port contraction:", float(s.contraction_coeff)),
+        _setting("   Light absorption:", float(s.light_absorb_coeff)),
+        _setting("   UM3 aspiration:", float(s.aspiration_coeff)),
+        "Stop conditions",
+        _setting("   Max. reported dilution:", float(s.max_dilution)),
+        _setting("   Max. vertical reversals:", _MAX_REVERSALS_LABELS.get(s.max_reversals, s.max_reversals)),
+        _setting("   Stop on bottom hit:", s.stop_on_bottom_hit),
+        _setting("   Don't stop on surface hit:", s.dont_stop_on_surface_hit),
+    ]
+    if s.brooks_far_field:
+        increment = "ALL" if s.output_all_ff_increments else f"{float(s.ff_increment)} m"
+        lines += [
+            "Brooks far-field solution",
+            _setting("   Far-field increment:", increment),
+            _setting("   Estimate far-field bg.:", s.estimate_ff_background),
+            _setting("   Far-field diffusivity:",
+                     _FARFIELD_DIFFUSIVITY_LABELS.get(s.farfield_diffusivity, s.farfield_diffusivity)),
+        ]
+    elif s.tidal_pollution_buildup:
+        lines += [
+            "Tidal pollution buildup",
+            _setting("   Channel width:", f"{float(s.tpb_channel_width)} m"),
+            _setting("   Channel seg. length:", f"{float(s.tpb_segment_length)} m"),
+            _setting("   Upstream dir.:", f"{float(s.tpb_upstream_dir)}°"),
+            _setting("   Coast bin:", int(s.tpb_coast_bin)),
+            _setting("   Coast concentration:", float(s.tpb_coast_concentration)),
+            _setting("   Mixing zone depth:", f"{float(s.tpb_mixing_zone_ceil)} m"),
+        ]
+    else:
+        lines.append("No far-field model selection")
+    if s.use_shore_vector:
+        lines.append(f"Shore vector {float(s.dist_to_shore)} m at {float(s.dir_to_shore)}°")
+    lines.append(f"Elevation projection plane at {s.elevation_proj_plane:g}°")
+    lines.append(f"Output each {float(s.write_step_freq)} steps")
+    lines += timeseries_block(case_dict)
+    return lines
+
+
+def timeseries_block(case_dict: dict[str, Any]) -> list[str]:
+    """The "Timeseries Data" lines (empty without a time series)."""
+    series_spec = case_dict.get("timeseries") or {}
+    if not series_spec:
+        return []
+    units = series_spec.get("units") or "s"
+    lines = [
+        "", RULE, "Timeseries Data", RULE,
+        f"Start/end time: {_float(series_spec.get('start_time'))} {series_spec.get('start_units') or units} / "
+        f"{_float(series_spec.get('end_time'))} {series_spec.get('end_units') or units}",
+        f"Time increment: {_float(series_spec.get('time_increment'))} {series_spec.get('increment_units') or units}",
+    ]
+    for number, series in enumerate(_series_list(case_dict), start=1):
+        lines.append(f"{number}. {series['where'].capitalize()} timeseries ({series['variable']})")
+        lines.append(f"   units:          {series.get('units', '')}")
+        if series["where"] == "ambient":
+            word = "depth(s)" if series.get("z_is_depth", True) else "height(s)"
+            depths = ", ".join(str(float(d)) for d in series["depths"])
+            lines.append(f"   {word + ':':<16}{depths} {series.get('depth_units', '')}".rstrip())
+        increment = float(series.get("increment_hours") or 1.0)
+        lines.append(f"   increment:      {increment} hrs")
+        lines.append(f"   cycling period: {series['rows']} -> {series['rows'] * increment} hrs")
+    return lines
+
+
+def _float(value: Any) -> float:
+    return float(value or 0.0)
+
+
+def _series_list(case_dict: dict[str, Any]) -> list[dict[str, Any]]:
+    """The time series of a case dict, diffuser ones first: spec fields + where, variable, rows, depths."""
+    series_spec = case_dict.get("timeseries") or {}
+    found = []
+    for where in ("diffuser", "ambient"):
+        for variable, spec in (series_spec.get(where) or {}).items():
+            rows = [line for line in str(spec.get("csv", "")).splitlines() if line.strip()]
+            depths: list[float] = []
+            if where == "ambient" and rows:
+                depths = [float(cell) for cell in rows[0].split(",") if cell.strip()]
+                rows = rows[1:]
+            found.append({**spec, "where": where, "variable": variable, "rows": len(rows), "depths": depths})
+    return found
+
+
+def _series_row(series: dict[str, Any], start_s: float) -> int:
+    """CSV row used at case time `start_s`: floor(t / increment) modulo the number of rows (spec §12)."""
+    increment_s = float(series.get("increment_hours", 1)) * 3600.0
+    rows = max(series["rows"], 1)
+    return int(math.floor(start_s / increment_s + 1e-9)) % rows
+
+
+# -- 2. per-case tables ----------------------------------------------------------------------------
+
+def _units_cell(unit_label: str) -> str:
+    return f"({unit_label})" if unit_label else ""
+
+
+def _table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Header, units and value lines; columns are (label, unit label, width), cells right-aligned."""
+    def line(cells: Sequence[str]) -> str:
+        return " ".join(f"{cell:>{width}}" for cell, (_, _, width) in zip(cells, columns))
+
+    return [line([c[0] for c in columns]), line([_units_cell(c[1]) for c in columns]),
+            *(line(row) for row in rows)]
+
+
+def diffuser_table(engine_case: EngineCase, case: Any) -> list[str]:
+    """The one-row diffuser table in the case's units (legacy §5.3 / §5.5)."""
+    from .units import from_si
+
+    d = engine_case.diffuser
+    units = case.diffuser_units
+    context = {"temperature_c": d.temperature, "salinity_psu": d.salinity, "depth_m": d.depth}
+    # (label, SI value, unit or None for unitless, decimals)
+    fields: list[tuple[str, float, Unit | None, int]] = [
+        ("Port diameter", d.diameter, units["diameter"], 5),
+        ("Vertical angle", d.vertical_angle, units["vertical_angle"], 1),
+        ("Horizontal angle", d.horizontal_angle, units["horizontal_angle"], 1),
+        ("X-offset", d.offset_x, units["offset_x"], 1),
+        ("Y-offset", d.offset_y, units["offset_y"], 1),
+        ("Num. ports", float(d.num_ports), None, 1),
+    ]
+    if d.num_ports > 1:
+        fields.append(("Port spacing", d.port_spacing, units["port_spacing"], 1))
+    fields += [
+        ("Mixing zone distance", d.acute_mixing_zone, units["acute_mixing_zone"], 1),
+        ("Isopleth", d.isopleth, units["isopleth"], 1),  # the unit of the quantity it bounds
+        ("Port depth", d.depth, units["depth"], 1),
+        ("Total flow", d.effluent_flow, units["effluent_flow"], 5),
+        ("Salinity", d.salinity, units["salinity"], 1),
+        ("Temperature", d.temperature, units["temperature"], 1),
+        ("Pollutant", d.concentration, units["concentration"], 1),
+    ]
+    columns, cells = [], []
+    for index, (label, si_value, unit, decimals) in enumerate(fields):
+        value = si_value if unit is None else from_si(si_value, unit, **context)
+        columns.append((label, unit.label if unit is not None else "", len(label) + (index > 0)))
+        cells.append(f"{value:.{decimals}f}")
+    return _table(columns, [cells])
+
+
+def ambient_table(case: Any, index: int, settings: Settings) -> list[str]:
+    """The filled ambient layers of case `index` in the case's units, density as sigmaT (legacy §5.5).
+
+    Far-field speed and direction are left out of the text, as in Visual Plumes; the dispersion
+    coefficient is shown when the Brooks far field is on.
+    """
+    from .units import to_si
+
+    units = case.ambient_units
+    variables = [("Current speed", "current_speed", 4), ("Current direction", "current_dir", 0),
+                 ("Salinity", "salinity", 2), ("Temperature", "temperature", 2),
+                 ("Background concentration", "bg_conc", 2), ("Decay rate", "decay_rate", 4)]
+    if settings.brooks_far_field:
+        variables.append(("Dispersion", "ff_diff_coeff", 1))
+    columns = [("Depth", units["z"].label, 7)]
+    columns += [(label, units[name].label, max(7, len(label)) + 1) for label, name, _ in variables]
+    columns.append(("Density", "sigmaT", 8))
+
+    rows = []
+    for layer in case.layer_table(index):
+        temperature = to_si(layer["temperature"], units["temperature"])
+        salinity = to_si(layer["salinity"], units["salinity"], temperature_c=temperature)
+        depth_m = to_si(layer["depth"], units["z"])
+        sigma_t = density(salinity, temperature, depth_m, settings.at_equilibrium) - 1000.0
+        rows.append([f"{layer['depth']:.3f}",
+                     *(f"{layer[name]:.{decimals}f}" for _, name, decimals in variables),
+                     f"{sigma_t:.4f}"])
+    return _table(columns, rows)
+
+
+def _plume_columns(case: Any) -> list[tuple[str, str, str, int, Callable[[float], str], Callable]]:
+    """The 14 legacy plume columns: (label, engine column, unit label, width, formatter, SI -> shown)."""
+    from .units import from_si, parse_unit
+
+    diffuser, ambient = case.diffuser_units, case.ambient_units
+    feet = parse_unit("ft", "length")
+
+    def unit_converter(unit: "Unit", prefix: str = "") -> Callable:
+        def convert(value: float, row: dict[str, float]) -> float:
+            return from_si(value, unit, temperature_c=row[prefix + "temperature"],
+                           salinity_psu=row[prefix + "salinity"], depth_m=row["depth"])
+        return convert
+
+    def sigma_t(value: float, row: dict[str, float]) -> float:
+        return value - 1000.0
+
+    def same(value: float, row: dict[str, float]) -> float:
+        return value
+
+    radians = diffuser["vertical_angle"].label in ("rad", "s-rad")
+    angle_unit = "rad" if radians else "deg"
+
+    def vertical_angle(value: float, row: dict[str, float]) -> float:
+        return math.radians(value) if radians else value
+
+    def fixed(decimals: int, thousands: bool = False) -> Callable[[float], str]:
+        spec = f"{',' if thousands else ''}.{decimals}f"
+        return lambda value: format(value, spec)
+
+    return [
+        ("Depth", "depth", diffuser["depth"].label, 9, fixed(3, True), unit_converter(diffuser["depth"])),
+        ("Width", "diameter", diffuser["diameter"].label, 9, fixed(4, True), unit_converter(diffuser["diameter"])),
+        ("V-angle", "vertical_angle", angle_unit, 8, fixed(3), vertical_angle),
+        ("Salinity", "salinity", ambient["salinity"].label, 9, fixed(2), unit_converter(ambient["salinity"])),
+        ("Temp.", "temperature", ambient["temperature"].label, 9, fixed(2), unit_converter(ambient["temperature"])),
+        ("Pollutant", "concentration", diffuser["concentration"].label, 9, fixed(3),
+         unit_converter(diffuser["concentration"])),
+        ("Density", "density", "sigmaT", 9, fixed(4), sigma_t),
+        ("Amb-den", "ambient_density", "sigmaT", 9, fixed(4), sigma_t),
+        ("Amb-cur", "ambient_current_speed", ambient["current_speed"].label, 9, fixed(3),
+         unit_converter(ambient["current_speed"], "ambient_")),
+        ("Velocity", "velocity", "m/s", 9, fixed(3), same),
+        ("Dilution", "dilution", "", 9, fixed(3, True), same),
+        ("X-pos", "x", "ft", 9, fixed(3, True), unit_converter(feet)),
+        ("Y-pos", "y", "ft", 9, fixed(3, True), unit_converter(feet)),
+        ("Iso diameter", "iso_diameter", diffuser["diameter"].label, 9, fixed(3, True),
+         unit_converter(diffuser["diameter"])),
+    ]
+
+
+def plume_table(output: CaseOutput, case: Any) -> list[str]:
+    """The legacy 14-column plume table; every row ends in ``;  `` and the status text."""
+    spec = _plume_columns(case)
+    columns = [("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec]
+    rows = []
+    for i, step in enumerate(output.steps):
+        row = {name: values[i] for name, values in output.columns.items()}
+        cells = [str(step)]
+        for _, name, _, _, formatter, convert in spec:
+            value = row[name]
+            cells.append(formatter(convert(value, row)) if math.isfinite(value) else "nan")
+        rows.append(cells)
+    header, units, *body = _table(columns, rows)
+    statuses = output.statuses
+    return [header, units, *(f"{line};  {status}" for line, status in zip(body, statuses))]

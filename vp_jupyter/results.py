@@ -1,0 +1,332 @@
+"""Result of a run: the plume table (SI, units in attrs), its case-unit view, memos, summary, JSON form.
+
+A :class:`Result` wraps the engine's raw :class:`~vp_jupyter.engine.types.CaseOutput` objects (one per
+case) and builds tables from their columns on demand. pandas is imported only when a table is asked
+for, so the command line can summarise and serialise a run without it.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .engine.types import PLUME_COLUMNS, CaseOutput, EngineCase
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .inputs import Case
+    from .units import Unit
+
+# leading bookkeeping columns of the plume table (no physical unit)
+INDEX_COLUMNS = ("case", "step", "status")
+UNITLESS = ""
+
+# ambient current-speed units whose plume x/y positions Visual Plumes reports in feet
+_FEET_SPEED_UNITS = ("ft/s", "kts", "mph", "ftm/s")
+# unit kinds whose conversion is a pure factor (spec §2), so whole columns convert with one multiply
+_FACTOR_KINDS = frozenset({"length", "speed", "concentration", "flow", "mass"})
+
+# summary columns (final row of every case) and their SI units
+SUMMARY_UNITS = {
+    "case": UNITLESS,
+    "start_time": "s",
+    "steps": UNITLESS,
+    "status": UNITLESS,
+    "stop_reason": UNITLESS,
+    "dilution": "1",
+    "cl_dilution": "1",
+    "depth": "m",
+    "horizontal_distance": "m",
+    "diameter": "m",
+    "concentration": "kg/kg",
+    "travel_time": "s",
+}
+
+
+class Result:
+    """The outcome of :func:`vp_jupyter.run`.
+
+    Attributes and methods:
+
+    * ``case`` — the :class:`~vp_jupyter.inputs.Case` that was run; ``cases`` — number of cases.
+    * ``outputs`` — the raw engine outputs, one :class:`CaseOutput` per case.
+    * ``plume`` — DataFrame, one row per written step of every case, SI units
+      (``plume.attrs["units"]``); ``plume_in_case_units()`` — the same in the case's own units.
+    * ``memos`` — ``{case number: [memo lines]}``; ``summary()`` — one row per case.
+    * ``to_dict()`` / ``to_json()`` — JSON-safe form (non-finite numbers become null).
+    * ``text_report()`` — the Visual Plumes style text report.
+    """
+
+    def __init__(self, case: "Case", outputs: Sequence[CaseOutput],
+                 engine_cases: Sequence[EngineCase] | None = None):
+        self.case = case
+        self.outputs: list[CaseOutput] = list(outputs)
+        self._engine_cases = list(engine_cases) if engine_cases is not None else None
+        expected = len(case.case_times)
+        if len(self.outputs) != expected or len(self.engine_cases) != expected:
+            raise ValueError(f"the case has {expected} case(s) but {len(self.outputs)} output(s) and "
+                             f"{len(self.engine_cases)} engine case(s) were given")
+
+    # -- basic facts -------------------------------------------------------------------------------
+
+    @property
+    def cases(self) -> int:
+        """Number of cases run."""
+        return len(self.outputs)
+
+    @property
+    def engine_cases(self) -> list[EngineCase]:
+        """The SI engine inputs of every case (recomputed from the case when not given)."""
+        if self._engine_cases is None:
+            self._engine_cases = list(self.case.engine_cases())
+        return self._engine_cases
+
+    @property
+    def case_times(self) -> list[float]:
+        """Start time of every case in seconds (0 without a time series; spec §12)."""
+        return list(self.case.case_times)
+
+    @property
+    def memos(self) -> dict[int, list[str]]:
+        """Memo lines per case (1-based): the step-0 memos, then the post-run memos split into lines."""
+        return {number: memo_lines(output) for number, output in enumerate(self.outputs, start=1)}
+
+    # -- tables ------------------------------------------------------------------------------------
+
+    @cached_property
+    def plume(self) -> "pd.DataFrame":
+        """Every written step of every case, SI units; ``attrs["units"]`` maps each column to its unit.
+
+        Columns: ``case`` (1-based), ``step``, ``status``, then every engine plume column
+        (``depth``, ``diameter``, ``x``, ``y``, ``dilution``, ``cl_dilution``, ``concentration``, …).
+        """
+        import numpy as np
+        import pandas as pd
+
+        data: dict[str, Any] = {
+            "case": np.repeat(np.arange(1, self.cases + 1, dtype=np.int64), [len(o.steps) for o in self.outputs]),
+            "step": np.fromiter((s for o in self.outputs for s in o.steps), dtype=np.int64),
+            "status": [s for o in self.outputs for s in o.statuses],
+        }
+        for name in PLUME_COLUMNS:
+            data[name] = np.fromiter((v for o in self.outputs for v in o.columns[name]), dtype=float)
+        frame = pd.DataFrame(data)
+        frame.attrs["units"] = {**{c: UNITLESS for c in INDEX_COLUMNS}, **PLUME_COLUMNS}
+        return frame
+
+    def plume_in_case_units(self) -> "pd.DataFrame":
+        """The plume table converted to the units the case was given in.
+
+        Following the Visual Plumes plume columns: ``depth`` in the diffuser depth units, ``diameter``
+        in the diffuser diameter units, ``ambient_current_speed`` and ``velocity`` in the ambient
+        current-speed units, ``x`` / ``y`` in ft when the current speed is in ft/s, kts, mph or ftm/s
+        (else m), ``concentration`` and ``ambient_bg_conc`` in the diffuser concentration units, the
+        salinity and temperature columns (plume and ambient) in the ambient salinity / temperature
+        units. Every other column stays SI. ``attrs["units"]`` gives the unit of every column.
+        """
+        si = self.plume
+        frame = si.copy()
+        units = dict(si.attrs["units"])
+        for name, unit in case_unit_plan(self.case).items():
+            frame[name] = convert_from_si(si[name].to_numpy(), unit, _context_columns(si, name))
+            units[name] = unit.label
+        frame.attrs["units"] = units
+        return frame
+
+    def summary(self) -> "pd.DataFrame":
+        """One row per case: final step, status, dilution, depth, horizontal distance, … (SI).
+
+        ``horizontal_distance`` is measured from the diffuser source (its x/y offsets).
+        """
+        import pandas as pd
+
+        frame = pd.DataFrame(self.final_rows(), columns=list(SUMMARY_UNITS))
+        frame.attrs["units"] = dict(SUMMARY_UNITS)
+        return frame
+
+    def final_rows(self) -> list[dict[str, Any]]:
+        """The summary rows as plain dicts (no pandas needed)."""
+        rows = []
+        for number, (output, engine_case, start) in enumerate(
+                zip(self.outputs, self.engine_cases, self.case_times), start=1):
+            last = _last_values(output)
+            diffuser = engine_case.diffuser
+            rows.append({
+                "case": number,
+                "start_time": start,
+                "steps": output.steps[-1] if output.steps else 0,
+                "status": output.statuses[-1] if output.statuses else "",
+                "stop_reason": output.stop_reason,
+                "dilution": last["dilution"],
+                "cl_dilution": last["cl_dilution"],
+                "depth": last["depth"],
+                "horizontal_distance": math.hypot(last["x"] - diffuser.offset_x, last["y"] - diffuser.offset_y),
+                "diameter": last["diameter"],
+                "concentration": last["concentration"],
+                "travel_time": last["time"],
+            })
+        return rows
+
+    def _display_rows(self) -> tuple[list[dict[str, Any]], str, str]:
+        """Summary rows with depth and horizontal distance in case units, and those two unit labels."""
+        from .units import from_si
+
+        depth_unit, distance_unit = self.case.diffuser_units["depth"], position_unit(self.case)
+        rows = [{**row, "depth": from_si(row["depth"], depth_unit),
+                 "horizontal_distance": from_si(row["horizontal_distance"], distance_unit)}
+                for row in self.final_rows()]
+        return rows, depth_unit.label, distance_unit.label
+
+    def case_lines(self) -> list[str]:
+        """One line per case: final step, status, dilution, depth and distance in case units (the CLI's)."""
+        rows, depth_label, distance_label = self._display_rows()
+        return [f"case {row['case']}: {row['steps']} steps, {row['status'] or row['stop_reason'] or 'no status'}, "
+                f"dilution {row['dilution']:.2f}, depth {row['depth']:.2f} {depth_label}, "
+                f"horizontal distance {row['horizontal_distance']:.2f} {distance_label}"
+                for row in rows]
+
+    # -- serialisation and display -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: inputs, SI units, per-case columnar plume rows, memos and summary."""
+        from . import __version__
+
+        per_case = []
+        for number, output in enumerate(self.outputs, start=1):
+            per_case.append({
+                "case": number,
+                "start_time": self.case_times[number - 1],
+                "steps": list(output.steps),
+                "statuses": list(output.statuses),
+                "columns": {name: list(output.columns[name]) for name in PLUME_COLUMNS},
+                "memos": list(output.memos),
+                "postmemos": list(output.postmemos),
+            })
+        return json_safe({
+            "vp_jupyter_version": __version__,
+            "name": self.case.name,
+            "cases": self.cases,
+            "units": dict(PLUME_COLUMNS),
+            "summary": self.final_rows(),
+            "plume": per_case,
+            "case": self.case.to_dict(),
+        })
+
+    def to_json(self, indent: int | None = None) -> str:
+        """:meth:`to_dict` as strict JSON text (no NaN / Infinity)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+
+    def text_report(self) -> str:
+        """The Visual Plumes style text report (see :func:`vp_jupyter.report.text_report`)."""
+        from .report import text_report
+
+        return text_report(self)
+
+    def __repr__(self) -> str:
+        return f"<Result {self.case.name!r}: {self.cases} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"
+
+    def _repr_html_(self) -> str:
+        rows, depth_label, distance_label = self._display_rows()
+        shown = rows[:10]
+        body = "".join(
+            f"<tr><td>{r['case']}</td><td>{r['steps']}</td><td>{html.escape(r['status'] or r['stop_reason'])}</td>"
+            f"<td>{r['dilution']:.4g}</td><td>{r['depth']:.4g}</td><td>{r['horizontal_distance']:.4g}</td></tr>"
+            for r in shown)
+        more = f"<p>… {len(rows) - len(shown)} more cases</p>" if len(rows) > len(shown) else ""
+        return (
+            f"<div><strong>vp-jupyter result</strong> {html.escape(str(self.case.name))}: "
+            f"{self.cases} case(s)"
+            "<table><thead><tr><th>case</th><th>steps</th><th>final status</th><th>dilution</th>"
+            f"<th>depth ({html.escape(depth_label)})</th>"
+            f"<th>horizontal distance ({html.escape(distance_label)})</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>{more}"
+            "<p><code>.plume</code> (SI), <code>.plume_in_case_units()</code>, <code>.memos</code>, "
+            "<code>.summary()</code>, <code>.text_report()</code></p></div>")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def memo_lines(output: CaseOutput) -> list[str]:
+    """The step-0 memos followed by the post-run memos, each embedded line on its own."""
+    return list(output.memos) + [line for memo in output.postmemos for line in memo.split("\n")]
+
+
+def position_unit(case: "Case") -> "Unit":
+    """Unit of the plume x / y positions: ft for English current-speed units, else m (spec §9.1)."""
+    from .units import parse_unit
+
+    speed_unit = case.ambient_units["current_speed"]
+    english = any(speed_unit == parse_unit(text, "speed") for text in _FEET_SPEED_UNITS)
+    return parse_unit("ft" if english else "m", "length")
+
+
+def case_unit_plan(case: "Case") -> dict[str, "Unit"]:
+    """Plume column -> the case unit it is shown in (columns not listed stay SI)."""
+    diffuser, ambient = case.diffuser_units, case.ambient_units
+    position = position_unit(case)
+    return {
+        "depth": diffuser["depth"],
+        "diameter": diffuser["diameter"],
+        "ambient_current_speed": ambient["current_speed"],
+        "velocity": ambient["current_speed"],
+        "x": position,
+        "y": position,
+        "concentration": diffuser["concentration"],
+        "ambient_bg_conc": diffuser["concentration"],
+        "salinity": ambient["salinity"],
+        "temperature": ambient["temperature"],
+        "ambient_salinity": ambient["salinity"],
+        "ambient_temperature": ambient["temperature"],
+    }
+
+
+def _context_columns(frame: "pd.DataFrame", name: str) -> dict[str, Any]:
+    """SI columns a non-factor conversion of `name` may need (temperature, salinity, depth)."""
+    prefix = "ambient_" if name.startswith("ambient_") else ""
+    return {
+        "temperature_c": frame[prefix + "temperature"].to_numpy(),
+        "salinity_psu": frame[prefix + "salinity"].to_numpy(),
+        "depth_m": frame["depth"].to_numpy(),
+    }
+
+
+def convert_from_si(values, unit: "Unit", context: dict[str, Any] | None = None):
+    """Convert an array of SI values to `unit`: one multiply for factor units, else value by value.
+
+    `context` holds per-value arrays for the keyword arguments of :func:`vp_jupyter.units.from_si`
+    (``temperature_c``, ``salinity_psu``, ``depth_m``) that salinity and decay conversions need.
+    Non-finite values stay NaN.
+    """
+    import numpy as np
+
+    from .units import from_si
+
+    values = np.asarray(values, dtype=float)
+    if unit.kind in _FACTOR_KINDS:
+        return values * from_si(1.0, unit)
+    context = context or {}
+    out = np.full(values.shape, np.nan)
+    for i, value in enumerate(values):
+        if math.isfinite(value):
+            out[i] = from_si(float(value), unit, **{k: float(v[i]) for k, v in context.items()})
+    return out
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively turn `value` into JSON-native types; NaN and ±Infinity become None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        return json_safe(value.item())
+    return value
+
+
+def _last_values(output: CaseOutput) -> dict[str, float]:
+    return {name: (float(column[-1]) if column else math.nan) for name, column in output.columns.items()}
