@@ -78,7 +78,8 @@ def test_cases_are_numbered_from_one_and_rows_concatenated_in_order() -> None:
     second = make_output(3, offset=100.0, statuses=["", "", "surface"])
     result = make_result([first, second])
     frame = result.plume
-    assert result.cases == 2
+    assert result.case_count == 2
+    assert result.cases["case"].tolist() == [1, 2]
     assert frame["case"].tolist() == [1, 1, 2, 2, 2]
     assert frame["step"].tolist() == [0, 100, 0, 100, 200]
     assert frame["status"].tolist() == ["", "trap level", "", "", "surface"]
@@ -208,8 +209,8 @@ def test_html_repr_is_a_compact_summary() -> None:
 
 
 def test_run_turns_a_model_refusal_into_a_case_error(monkeypatch) -> None:
-    um3 = pytest.importorskip("vp_jupyter.engine.um3")
-    monkeypatch.setattr(um3, "run_um3",
+    series = pytest.importorskip("vp_jupyter.engine.series")
+    monkeypatch.setattr(series, "run_um3",
                         lambda engine_case: CaseOutput(error="Effluent concentration must be > 0"))
     with pytest.raises(vp.CaseError) as raised:
         vp.run(case_dict())

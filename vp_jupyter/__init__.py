@@ -40,20 +40,18 @@ def run(source: Any) -> "Result":
     Invalid input raises :class:`CaseError` listing every problem; so does a case the model
     refuses to run (for example an effluent concentration of zero).
     """
-    from .engine.um3 import run_um3
+    from .engine.series import run_series
     from .inputs import Case, CaseError
     from .results import Result
 
     case = Case.load(source)
     engine_cases = case.engine_cases()
-    outputs = []
-    for number, engine_case in enumerate(engine_cases, start=1):
-        output = run_um3(engine_case)
+    series = run_series(engine_cases, case.time_step)
+    for number, output in enumerate(series.plumes, start=1):
         if output.error:
             where = f"case {number}: " if len(engine_cases) > 1 else ""
             raise CaseError([f"{where}{output.error}"])
-        outputs.append(output)
-    return Result(case, outputs, engine_cases)
+    return Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
 
 
 def __getattr__(name: str) -> Any:

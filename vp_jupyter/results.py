@@ -12,7 +12,7 @@ import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .engine.types import PLUME_COLUMNS, CaseOutput, EngineCase
+from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS, CaseOutput, EngineCase, FarFieldOutput, TidalOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -61,10 +61,14 @@ class Result:
     """
 
     def __init__(self, case: "Case", outputs: Sequence[CaseOutput],
-                 engine_cases: Sequence[EngineCase] | None = None):
+                 engine_cases: Sequence[EngineCase] | None = None,
+                 farfields: Sequence[FarFieldOutput] | None = None, tidal: TidalOutput | None = None):
         self.case = case
         self.outputs: list[CaseOutput] = list(outputs)
         self._engine_cases = list(engine_cases) if engine_cases is not None else None
+        self.farfield_outputs: list[FarFieldOutput] = (list(farfields) if farfields is not None
+                                                       else [FarFieldOutput() for _ in self.outputs])
+        self.tidal: TidalOutput = tidal if tidal is not None else TidalOutput()
         expected = len(case.case_times)
         if len(self.outputs) != expected or len(self.engine_cases) != expected:
             raise ValueError(f"the case has {expected} case(s) but {len(self.outputs)} output(s) and "
@@ -73,9 +77,61 @@ class Result:
     # -- basic facts -------------------------------------------------------------------------------
 
     @property
-    def cases(self) -> int:
+    def case_count(self) -> int:
         """Number of cases run."""
         return len(self.outputs)
+
+    @cached_property
+    def cases(self) -> "pd.DataFrame":
+        """One row per case, indexed by case number: its start time (s) and the SI diffuser inputs and
+        ambient values at the port actually used (time series applied), plus the tidal buildup fed in."""
+        import pandas as pd
+
+        from .engine.ambient import AmbientColumn, AmbientState
+
+        rows = []
+        for number, (engine_case, start) in enumerate(zip(self.engine_cases, self.case_times), start=1):
+            dif, st = engine_case.diffuser, engine_case.settings
+            column = AmbientColumn(engine_case.ambient, vector_averaging=st.current_vector_averaging,
+                                   at_equilibrium=st.at_equilibrium, bacteria_model=st.bacteria_model,
+                                   light_absorb_coeff=st.light_absorb_coeff)
+            at_port = column.evaluate(dif.depth, AmbientState(), near_field=False)
+            row = {"case": number, "time": start}
+            row.update({name: getattr(dif, name) for name in CASE_DIFFUSER_UNITS})
+            row.update({f"port_{name}": getattr(at_port, name) for name in CASE_AMBIENT_UNITS})
+            row["bottom_depth"] = engine_case.ambient.bottom_depth
+            row["buildup"] = (self.tidal.buildup[number - 1] if number <= len(self.tidal.buildup)
+                              else engine_case.buildup)
+            rows.append(row)
+        frame = pd.DataFrame(rows).set_index("case", drop=False)
+        frame.index.name = None
+        frame.attrs["units"] = {"case": UNITLESS, "time": "s", **CASE_DIFFUSER_UNITS,
+                                **{f"port_{k}": v for k, v in CASE_AMBIENT_UNITS.items()},
+                                "bottom_depth": "m", "buildup": "kg/kg"}
+        return frame
+
+    @cached_property
+    def farfield(self) -> "pd.DataFrame":
+        """Brooks far-field rows of every case (spec §10), SI, ``attrs["units"]`` per column; empty
+        (with the columns) when the far field was not run."""
+        import numpy as np
+        import pandas as pd
+
+        outs = self.farfield_outputs
+        data: dict[str, Any] = {
+            "case": np.repeat(np.arange(1, len(outs) + 1, dtype=np.int64), [len(o.steps) for o in outs]),
+            "step": np.fromiter((s for o in outs for s in o.steps), dtype=np.int64),
+        }
+        for name in FARFIELD_COLUMNS:
+            data[name] = np.fromiter((v for o in outs for v in o.columns[name]), dtype=float)
+        frame = pd.DataFrame(data)
+        frame.attrs["units"] = {"case": UNITLESS, "step": UNITLESS, **FARFIELD_COLUMNS}
+        return frame
+
+    @property
+    def farfield_memos(self) -> dict[int, list[str]]:
+        """Far-field memo lines per case (1-based); empty lists when the far field was not run."""
+        return {number: list(o.memos) for number, o in enumerate(self.farfield_outputs, start=1)}
 
     @property
     def engine_cases(self) -> list[EngineCase]:
@@ -107,7 +163,7 @@ class Result:
         import pandas as pd
 
         data: dict[str, Any] = {
-            "case": np.repeat(np.arange(1, self.cases + 1, dtype=np.int64), [len(o.steps) for o in self.outputs]),
+            "case": np.repeat(np.arange(1, self.case_count + 1, dtype=np.int64), [len(o.steps) for o in self.outputs]),
             "step": np.fromiter((s for o in self.outputs for s in o.steps), dtype=np.int64),
             "status": [s for o in self.outputs for s in o.statuses],
         }
@@ -208,8 +264,15 @@ class Result:
         return json_safe({
             "vp_jupyter_version": __version__,
             "name": self.case.name,
-            "cases": self.cases,
+            "cases": self.case_count,
             "units": dict(PLUME_COLUMNS),
+            "farfield_units": dict(FARFIELD_COLUMNS),
+            "farfield": [{"case": number, "was_run": o.was_run, "steps": list(o.steps),
+                          "columns": {name: list(o.columns[name]) for name in FARFIELD_COLUMNS},
+                          "memos": list(o.memos)}
+                         for number, o in enumerate(self.farfield_outputs, start=1)],
+            "tidal": {"was_run": self.tidal.was_run, "buildup": list(self.tidal.buildup),
+                      "highest": self.tidal.highest, "memos": list(self.tidal.memos)},
             "summary": self.final_rows(),
             "plume": per_case,
             "case": self.case.to_dict(),
@@ -226,7 +289,7 @@ class Result:
         return text_report(self)
 
     def __repr__(self) -> str:
-        return f"<Result {self.case.name!r}: {self.cases} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"
+        return f"<Result {self.case.name!r}: {self.case_count} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"
 
     def _repr_html_(self) -> str:
         rows, depth_label, distance_label = self._display_rows()
@@ -238,13 +301,25 @@ class Result:
         more = f"<p>… {len(rows) - len(shown)} more cases</p>" if len(rows) > len(shown) else ""
         return (
             f"<div><strong>vp-jupyter result</strong> {html.escape(str(self.case.name))}: "
-            f"{self.cases} case(s)"
+            f"{self.case_count} case(s)"
             "<table><thead><tr><th>case</th><th>steps</th><th>final status</th><th>dilution</th>"
             f"<th>depth ({html.escape(depth_label)})</th>"
             f"<th>horizontal distance ({html.escape(distance_label)})</th></tr></thead>"
             f"<tbody>{body}</tbody></table>{more}"
             "<p><code>.plume</code> (SI), <code>.plume_in_case_units()</code>, <code>.memos</code>, "
             "<code>.summary()</code>, <code>.text_report()</code></p></div>")
+
+
+# SI units of the per-case input table (`Result.cases`)
+CASE_DIFFUSER_UNITS = {
+    "diameter": "m", "depth": "m", "effluent_flow": "m3/s", "vertical_angle": "deg",
+    "horizontal_angle": "deg", "num_ports": UNITLESS, "port_spacing": "m", "acute_mixing_zone": "m",
+    "isopleth": "", "salinity": "psu", "temperature": "degC", "concentration": "kg/kg",
+}
+CASE_AMBIENT_UNITS = {
+    "current_speed": "m/s", "current_dir": "deg", "salinity": "psu", "temperature": "degC",
+    "bg_conc": "kg/kg", "decay_rate": "1/s", "density": "kg/m3",
+}
 
 
 # -- helpers ---------------------------------------------------------------------------------------
