@@ -26,6 +26,18 @@ def _horizontal_angle(ax: float, ay: float, bx: float, by: float) -> float:
     return math.acos(max(-1.0, min(1.0, c)))
 
 
+def _crossing_fraction(px: float, py: float, dx: float, dy: float, distance: float) -> float:
+    """Fraction f of the step (p → p + d) at which |p + f·d| = distance (the plume crosses an output
+    mark). The port interpolated linearly in distance, which is exact only for radial motion."""
+    a = dx * dx + dy * dy
+    b = px * dx + py * dy
+    c = px * px + py * py - distance * distance
+    if a == 0.0:
+        return 1.0
+    root = math.sqrt(max(b * b - a * c, 0.0))
+    return min(max((-b + root) / a, 0.0), 1.0)
+
+
 class _DilutionLaw:
     """S(τ) = S0 / erf(√X(τ)) and the width W(τ) of spec §10.2."""
 
@@ -159,7 +171,7 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
         y += uy * dt
         r = math.hypot(x - src_x, y - src_y)
         while increment > 0.0 and r > next_mark >= r_prev:
-            frac = (next_mark - r_prev) / (r - r_prev)
+            frac = _crossing_fraction(prev_x - src_x, prev_y - src_y, x - prev_x, y - prev_y, next_mark)
             tau_mark = tau - dt + frac * dt
             arg_mark = law.argument(tau_mark)
             dil_mark = law.dilution(arg_mark)
