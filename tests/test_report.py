@@ -208,3 +208,128 @@ def test_diffuser_and_ambient_tables_match_the_reference_tables(name) -> None:
             compared = [i for i in shown if (name, headers[i]["name"], layer) not in KNOWN_FILLING_DIFFERENCES]
             expected = [f"{golden_row[i]:.{AMBIENT_DECIMALS.get(headers[i]['units'], 1)}f}" for i in compared]
             assert [cells[i] for i in compared] == expected
+
+
+# -- Brooks far field and tidal buildup ---------------------------------------------------------------
+
+FARFIELD_LABELS = ["Time", "Current speed", "Current direction", "Width", "Distance", "Background concentration",
+                   "Concentration", "Dilution", "Decay rate", "Dispersion"]
+# legacy §5.5: width max(6, label) (+1 but for the first column), at least 8 for Time / Speed / Width,
+# 9 for Distance / Dilution / the diffusivity, 12 for Dispersion
+FARFIELD_WIDTHS = [8, 14, 18, 8, 9, 25, 14, 9, 11, 12]
+
+
+def farfield_section(lines: list[str], first_label: str = "    Time") -> tuple[int, int]:
+    """(index of the far-field header line, index after its last row) of a one-case report."""
+    header = next(i for i, line in enumerate(lines) if line.startswith(first_label + "  Current speed"))
+    end = lines.index("", header) if "" in lines[header:] else len(lines)
+    return header, end
+
+
+def load_reference_run(name: str, **model):
+    """Run reference case `name` (read in place), with model parameters overridden by `model`."""
+    import json
+
+    from conftest import reference_case
+
+    data = json.loads(reference_case(name).read_text())
+    data["model"] = {**data.get("model", {}), **model}
+    return vp.run(data)
+
+
+@pytest.mark.parametrize(("name", "diffusivity_label"), [("07_brooks_farfield_4_3", "4/3 eddy diffusivity"),
+                                                          ("08_brooks_farfield_constant", "Eddy diffusivity"),
+                                                          ("11_units_english_farfield", "4/3 eddy diffusivity")])
+def test_far_field_section_follows_the_post_memos_with_legacy_headers(name, diffusivity_label) -> None:
+    import json
+
+    from conftest import REFERENCE
+
+    result = load_reference_run(name)
+    lines = result.text_report().splitlines()
+    memos = result.farfield_memos[1]
+    assert memos and result.farfield_outputs[0].was_run
+    header, end = farfield_section(lines)
+    # an empty line, the far-field memos, an empty line, then the table (legacy §5.5)
+    assert lines[header - len(memos) - 2:header] == ["", *memos, ""]
+    assert lines[header - len(memos) - 3].startswith("Rate sec-1:")  # right after the post-memos
+    labels = re.split(r"\s{2,}", lines[header].strip())
+    assert labels == FARFIELD_LABELS + [diffusivity_label]
+    widths = FARFIELD_WIDTHS + [max(9, len(diffusivity_label) + 1)]
+    assert len(lines[header]) == sum(widths) + len(widths) - 1
+    # one line per far-field row, and nothing else up to the end of the report
+    assert end - header - 2 == len(result.farfield) > 1
+    assert end == len(lines)
+    # the labels and units are those of the reference port's far-field headers (legacy §5.3)
+    golden = json.loads(require_shared(REFERENCE / "golden" / f"{name}.json").read_text())
+    expected_units = [f"({h['units_label']})" for h in golden["farfield"]["headers"] if h["units_label"]]
+    assert [h["label"] for h in golden["farfield"]["headers"]] == labels
+    assert lines[header + 1].split() == expected_units
+
+
+def test_english_far_field_rows_are_in_the_case_units() -> None:
+    """Case 11: far-field speed in ft/s, direction in s-deg, concentrations in ppb (spec §2 factors)."""
+    result = load_reference_run("11_units_english_farfield")
+    lines = result.text_report().splitlines()
+    header, end = farfield_section(lines)
+    assert lines[header + 1].split()[:3] == ["(hr)", "(ft/s)", "(s-deg)"]
+    assert lines[header + 1].split()[5:7] == ["(ppb)", "(ppb)"]
+    si = result.farfield
+    assert end - header - 2 == len(si)
+    for line, row in zip(lines[header + 2:end], si.itertuples(), strict=True):
+        cells = line.split()
+        assert len(cells) == 11
+        assert cells[0] == f"{row.time / 3600:,.2f}"
+        assert cells[1] == f"{row.ff_velocity * FT:,.2f}" == "0.50"  # the input 0.5 ft/s comes back
+        assert cells[2] == "90.0"  # 90 s-deg in, 0° counter-clockwise from east inside
+        assert cells[3] == f"{row.width:,.0f}" and cells[4] == f"{row.distance:,.1f}"
+        assert cells[5] == f"{row.background * 1e9:,.4f}"
+        assert cells[6] == f"{row.concentration * 1e9:,.4f}"
+        assert cells[7] == f"{row.dilution:,.1f}"
+        assert cells[9] == f"{row.ff_diff_coeff:,.4f}" and cells[10] == f"{row.diffusivity_argument:,.4f}"
+    # the far field goes past 1 km here: thousands separators
+    assert any("," in line.split()[4] for line in lines[header + 2:end])
+
+
+def test_far_field_table_formats_values_by_the_legacy_rules() -> None:
+    from vp_jupyter.engine.types import FARFIELD_COLUMNS, FarFieldOutput
+    from vp_jupyter.report import farfield_table
+
+    case = vp.Case.load(single_port_case(brooks_far_field=True, farfield_diffusivity="CONSTANT"))
+    values = {"time": 7200.0, "ff_velocity": 0.25, "ff_dir": 90.0, "width": 1234.6, "distance": 12345.67,
+              "background": 2e-7, "concentration": 1.23456e-3, "dilution": 4567.89, "decay_rate": 0.0,
+              "ff_diff_coeff": 0.0003, "diffusivity_argument": 0.123456}
+    assert set(values) <= set(FARFIELD_COLUMNS)
+    columns = {name: [values.get(name, 0.0)] for name in FARFIELD_COLUMNS}
+    output = FarFieldOutput(was_run=True, steps=[3], columns=columns, memos=["Const Eddy Diffusivity."])
+    header, units, row = farfield_table(output, case, case.engine_cases()[0].settings)
+    assert header.endswith("  Eddy diffusivity")
+    assert units.split() == ["(hr)", "(m/s)", "(deg)", "(m)", "(m)", "(ppm)", "(ppm)", "(s-1)", "(m0.67/s2)"]
+    # no step column; hours 2 decimals, speed 2, width 0, concentrations 4, dispersion and X 4, else 1
+    assert row.split() == ["2.00", "0.25", "90.0", "1,235", "12,345.7", "0.2000", "1,234.5600", "4,567.9",
+                           "0.0", "0.0003", "0.1235"]
+    assert len(row) == len(header)
+
+
+def test_no_far_field_section_when_brooks_is_off() -> None:
+    result = load_reference_run("07_brooks_farfield_4_3", brooks_far_field=False)
+    text = result.text_report()
+    assert not any(o.was_run for o in result.farfield_outputs) and result.farfield.empty
+    assert "eddy diffusivity" not in text.lower() and "Farfield dispersion" not in text
+    assert not any(line.lstrip().startswith("Time  Current speed") for line in text.splitlines())
+    assert text.splitlines()[-1].startswith("Rate sec-1:")  # the report still ends with the post-memos
+
+
+def test_tidal_buildup_memos_close_the_report() -> None:
+    result = load_reference_run("10_timeseries_tpb_hourly")
+    assert result.tidal.was_run and result.case_count == 8
+    lines = result.text_report().splitlines()
+    memos = list(result.tidal.memos)
+    assert memos[0].startswith("Highest buildup of concentration: ")
+    # after the last case: an empty line, a rule, an empty line, the tpb memos (legacy §5.5 part 3)
+    assert lines[-len(memos) - 3:] == ["", RULE, "", *memos]
+    assert lines.index(memos[0]) > max(i for i, line in enumerate(lines) if line.startswith("Case 8 "))
+    assert f"{result.tidal.highest:.2e}" in memos[0]
+    assert "Farfield dispersion" not in "\n".join(lines)
+    # no buildup section when TPB is off
+    assert "Highest buildup" not in load_reference_run("07_brooks_farfield_4_3").text_report()

@@ -231,3 +231,93 @@ def test_plume_of_a_real_run_is_consistent_with_its_outputs() -> None:
     assert frame["step"].iloc[0] == 0 and frame["dilution"].iloc[0] == pytest.approx(1.0)
     assert np.all(np.diff(frame["step"].to_numpy()) > 0)
     assert frame["dilution"].iloc[-1] == result.summary()["dilution"].iloc[0]
+
+
+# -- far field and tidal buildup ------------------------------------------------------------------------
+
+def make_farfield(rows: int, was_run: bool = True) -> "FarFieldOutput":
+    """A far-field output whose column k, row i holds (k + 1) * 10 + i (distinct everywhere)."""
+    from vp_jupyter.engine.types import FARFIELD_COLUMNS, FarFieldOutput
+
+    columns = {name: [(k + 1) * 10.0 + i for i in range(rows)] for k, name in enumerate(FARFIELD_COLUMNS)}
+    return FarFieldOutput(was_run=was_run, steps=list(range(rows)), columns=columns,
+                          memos=["4/3 Power Law. Farfield dispersion based on wastefield width of 46.0 m"])
+
+
+def result_with_farfield(farfield, tidal=None, **case_kwargs) -> Result:
+    case = vp.Case.load(case_dict(**case_kwargs))
+    return Result(case, [make_output(2)], case.engine_cases(), farfields=[farfield], tidal=tidal)
+
+
+def test_farfield_in_case_units_converts_speed_direction_and_concentrations() -> None:
+    result = result_with_farfield(
+        make_farfield(3), diffuser_units={"concentration": "ppm", "depth": "ft"},
+        ambient_units={"ff_velocity": "kts", "ff_dir": "s-deg", "current_speed": "ft/s", "bg_conc": "ppb"})
+    si, shown = result.farfield, result.farfield_in_case_units()
+    assert list(shown.columns) == list(si.columns) and len(shown) == 3
+    assert shown["ff_velocity"].to_numpy() == pytest.approx(si["ff_velocity"].to_numpy() * KNOT, rel=1e-12)
+    # compass bearing, clockwise from north: 90° - the maths angle, wrapped to [0, 360)
+    assert shown["ff_dir"].to_numpy() == pytest.approx((90.0 - si["ff_dir"].to_numpy()) % 360.0, rel=1e-12)
+    # concentrations in the diffuser concentration units (not the ambient bg_conc units)
+    for name in ("concentration", "background"):
+        assert shown[name].to_numpy() == pytest.approx(si[name].to_numpy() * PPM, rel=1e-12), name
+    # lengths stay in metres even with English units, as Visual Plumes reports them; time stays in s
+    for name in ("distance", "width", "x", "y", "time", "dilution", "decay_rate", "ff_diff_coeff",
+                 "diffusivity_argument", "case", "step"):
+        assert shown[name].tolist() == si[name].tolist(), name
+    units = shown.attrs["units"]
+    assert (units["ff_velocity"], units["ff_dir"], units["concentration"], units["background"]) == (
+        "kts", "s-deg", "ppm", "ppm")
+    assert (units["distance"], units["width"], units["x"], units["time"]) == ("m", "m", "m", "s")
+    assert shown["ff_dir"].tolist() == pytest.approx([0.0, 359.0, 358.0])  # 90°, 91°, 92° maths convention
+    # the SI table is not modified by the view
+    assert si.attrs["units"]["ff_velocity"] == "m/s" and si["ff_dir"].tolist() == [90.0, 91.0, 92.0]
+
+
+def test_farfield_in_case_units_of_a_run_without_far_field_is_empty_with_units() -> None:
+    result = make_result([make_output(2)], ambient_units={"ff_velocity": "ft/s"})
+    shown = result.farfield_in_case_units()
+    assert shown.empty and "ff_velocity" in shown.columns
+    assert shown.attrs["units"]["ff_velocity"] == "ft/s"
+
+
+def test_farfield_in_case_units_gives_back_the_english_inputs_of_case_11() -> None:
+    from conftest import reference_case
+
+    data = json.loads(reference_case("11_units_english_farfield").read_text())
+    layer = data["ambient"]["layers"][0]
+    result = vp.run(data)
+    shown = result.farfield_in_case_units()
+    assert len(shown) == len(result.farfield) > 1
+    # uniform far-field inputs: 0.5 ft/s towards 90 s-deg in every row
+    assert shown["ff_velocity"].tolist() == pytest.approx([layer["ff_velocity"]] * len(shown), rel=1e-9)
+    assert shown["ff_dir"].tolist() == pytest.approx([layer["ff_dir"]] * len(shown), abs=1e-9)
+    assert shown["concentration"].to_numpy() == pytest.approx(result.farfield["concentration"].to_numpy() * 1e9,
+                                                              rel=1e-12)
+    assert shown.attrs["units"]["concentration"] == "ppb"
+
+
+def test_html_repr_mentions_the_far_field_and_its_final_dilution() -> None:
+    farfield = make_farfield(4)
+    text = result_with_farfield(farfield)._repr_html_()
+    assert "Brooks far field: 4 row(s)" in text
+    final_dilution, final_distance = farfield.columns["dilution"][-1], farfield.columns["distance"][-1]
+    assert f"final dilution {final_dilution:.4g} at {final_distance:.4g} m (case 1)" in text
+    assert "<code>.farfield</code>" in text
+    assert "far field" not in make_result([make_output(2)])._repr_html_()
+    # a far field that ran but wrote no row says why
+    empty = make_farfield(0)
+    empty.memos = ["No farfield prediction when far vel = 0."]
+    assert "0 row(s) (No farfield prediction when far vel = 0.)" in result_with_farfield(empty)._repr_html_()
+
+
+def test_html_repr_mentions_the_highest_tidal_buildup_in_case_units() -> None:
+    from vp_jupyter.engine.types import FarFieldOutput, TidalOutput
+
+    tidal = TidalOutput(was_run=True, buildup=[0.0], highest=2.4e-6,
+                        memos=["Highest buildup of concentration: 2.40e-06"])
+    text = result_with_farfield(FarFieldOutput(), tidal=tidal, diffuser_units={"concentration": "ppm"})._repr_html_()
+    assert "highest buildup 2.4 ppm" in text
+    assert "Brooks far field" not in text
+    assert "buildup" not in make_result([make_output(2)])._repr_html_()
+    assert len(text) < 3000

@@ -1,7 +1,8 @@
 """The Visual Plumes style text report of a result (legacy-http-api.md §5.5, Appendix A layout).
 
 Sections: the model-parameter block (and time-series block), then per case the diffuser table, the
-ambient table, the step-0 memos, the plume table and the post-run memos. Numbers are formatted as the
+ambient table, the step-0 memos, the plume table, the post-run memos and, when the Brooks far field ran,
+its memos and table; after the cases, the tidal-pollution-buildup memos when TPB ran. Numbers are formatted as the
 legacy back end did, so the text can be compared with Visual Plumes output by eye or by diff.
 The report is built in a local list of lines; nothing touches ``sys.stdout``.
 """
@@ -11,7 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .engine.seawater import density
-from .engine.types import CaseOutput, EngineCase, Settings
+from .engine.types import CaseOutput, EngineCase, FarFieldOutput, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .results import Result
@@ -67,6 +68,12 @@ def text_report(result: "Result") -> str:
         if output.postmemos:
             lines.append("")
             lines += output.postmemos
+        farfield = result.farfield_outputs[number - 1] if number <= len(result.farfield_outputs) else None
+        if farfield is not None and farfield.was_run:
+            lines += ["", *farfield.memos, ""]
+            lines += farfield_table(farfield, result.case, engine_case.settings)
+    if result.tidal.was_run:
+        lines += ["", RULE, "", *result.tidal.memos]
     return "\n".join(lines) + "\n"
 
 
@@ -322,3 +329,63 @@ def plume_table(output: CaseOutput, case: Any) -> list[str]:
     header, units, *body = _table(columns, rows)
     statuses = output.statuses
     return [header, units, *(f"{line};  {status}" for line, status in zip(body, statuses))]
+
+
+# -- 3. Brooks far field ---------------------------------------------------------------------------
+
+_FARFIELD_DIFFUSIVITY_COLUMN = {"CONSTANT": "Eddy diffusivity", "POWER_4_3": "4/3 eddy diffusivity"}
+
+
+def _farfield_columns(case: Any, settings: Settings) -> list[tuple[str, str, str, int, int, Callable[[float], float]]]:
+    """The 11 legacy far-field columns (legacy §5.3 "farfield.headers"):
+    (label, engine column, unit label, minimum width, decimals, SI -> shown)."""
+    from .units import from_si
+
+    diffuser, ambient = case.diffuser_units, case.ambient_units
+    speed, direction, concentration = ambient["ff_velocity"], ambient["ff_dir"], diffuser["concentration"]
+
+    def to(unit: "Unit") -> Callable[[float], float]:
+        return lambda value: from_si(value, unit)
+
+    def same(value: float) -> float:
+        return value
+
+    diffusivity = _FARFIELD_DIFFUSIVITY_COLUMN.get(settings.farfield_diffusivity, "Eddy diffusivity")
+    # minimum widths and decimals by variable (legacy §5.5): Time and Speed 8 / 2 decimals, Distance and
+    # Dilution 9, Width 8 / 0 decimals, Dispersion 12 / 4, diffusivity 9 / 4, concentrations 4 decimals,
+    # everything else 1 decimal
+    return [
+        ("Time", "time", "hr", 8, 2, lambda value: value / 3600.0),
+        ("Current speed", "ff_velocity", speed.label, 8, 2, to(speed)),
+        ("Current direction", "ff_dir", direction.label, 0, 1, to(direction)),
+        ("Width", "width", "m", 8, 0, same),
+        ("Distance", "distance", "m", 9, 1, same),
+        ("Background concentration", "background", concentration.label, 0, 4, to(concentration)),
+        ("Concentration", "concentration", concentration.label, 0, 4, to(concentration)),
+        ("Dilution", "dilution", "", 9, 1, same),
+        ("Decay rate", "decay_rate", "s-1", 0, 1, same),
+        ("Dispersion", "ff_diff_coeff", "m0.67/s2", 12, 4, same),
+        (diffusivity, "diffusivity_argument", "", 9, 4, same),
+    ]
+
+
+def farfield_table(farfield: FarFieldOutput, case: Any, settings: Settings) -> list[str]:
+    """The Brooks far-field table of one case (legacy §5.5): header, units, one line per far-field row.
+
+    Time in hours, the current in the ambient far-field speed / direction units, width and distance in m,
+    background and concentration in the diffuser concentration units, decay in s-1 (as Visual Plumes
+    reports it), dispersion in m0.67/s2; no step column. A column is as wide as the larger of 6 and its
+    label (+1 but for the first column), at least its variable's minimum width; values carry thousands
+    separators.
+    """
+    spec = _farfield_columns(case, settings)
+    columns = [(label, unit, max(minimum, max(6, len(label)) + (index > 0)))
+               for index, (label, _, unit, minimum, _, _) in enumerate(spec)]
+    rows = []
+    for i in range(len(farfield.steps)):
+        cells = []
+        for _, name, _, _, decimals, convert in spec:
+            value = farfield.columns[name][i]
+            cells.append(format(convert(value), f",.{decimals}f") if math.isfinite(value) else "nan")
+        rows.append(cells)
+    return _table(columns, rows)

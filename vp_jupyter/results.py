@@ -55,6 +55,8 @@ class Result:
     * ``outputs`` — the raw engine outputs, one :class:`CaseOutput` per case.
     * ``plume`` — DataFrame, one row per written step of every case, SI units
       (``plume.attrs["units"]``); ``plume_in_case_units()`` — the same in the case's own units.
+    * ``farfield`` — DataFrame of the Brooks far-field rows (SI); ``farfield_in_case_units()``;
+      ``farfield_memos``; ``tidal`` — the tidal pollution buildup output.
     * ``memos`` — ``{case number: [memo lines]}``; ``summary()`` — one row per case.
     * ``to_dict()`` / ``to_json()`` — JSON-safe form (non-finite numbers become null).
     * ``text_report()`` — the Visual Plumes style text report.
@@ -126,6 +128,25 @@ class Result:
             data[name] = np.fromiter((v for o in outs for v in o.columns[name]), dtype=float)
         frame = pd.DataFrame(data)
         frame.attrs["units"] = {"case": UNITLESS, "step": UNITLESS, **FARFIELD_COLUMNS}
+        return frame
+
+    def farfield_in_case_units(self) -> "pd.DataFrame":
+        """The far-field table converted to the units the case was given in (as Visual Plumes reports it).
+
+        ``ff_velocity`` in the ambient far-field speed units, ``ff_dir`` in the ambient far-field direction
+        units (compass units give bearings clockwise from north), ``concentration`` and ``background`` in
+        the diffuser concentration units. ``distance``, ``width``, ``x`` and ``y`` stay in m (Visual Plumes
+        reports the far field in metres whatever the input units); ``time`` stays in s (the text report shows
+        hours); decay rate (s-1), dispersion and the diffusivity argument stay as they are.
+        ``attrs["units"]`` gives the unit of every column.
+        """
+        si = self.farfield
+        frame = si.copy()
+        units = dict(si.attrs["units"])
+        for name, unit in farfield_unit_plan(self.case).items():
+            frame[name] = convert_from_si(si[name].to_numpy(), unit)
+            units[name] = unit.label
+        frame.attrs["units"] = units
         return frame
 
     @property
@@ -305,9 +326,38 @@ class Result:
             "<table><thead><tr><th>case</th><th>steps</th><th>final status</th><th>dilution</th>"
             f"<th>depth ({html.escape(depth_label)})</th>"
             f"<th>horizontal distance ({html.escape(distance_label)})</th></tr></thead>"
-            f"<tbody>{body}</tbody></table>{more}"
+            f"<tbody>{body}</tbody></table>{more}{self._farfield_html()}{self._tidal_html()}"
             "<p><code>.plume</code> (SI), <code>.plume_in_case_units()</code>, <code>.memos</code>, "
             "<code>.summary()</code>, <code>.text_report()</code></p></div>")
+
+    def _farfield_html(self) -> str:
+        """One paragraph on the Brooks far field when it ran: its rows and, per case (at most 10), the
+        dilution and distance at the end of the far field; empty when it did not run."""
+        ran = [(number, o) for number, o in enumerate(self.farfield_outputs, start=1) if o.was_run]
+        if not ran:
+            return ""
+        rows = sum(len(o.steps) for _, o in ran)
+        ends = [f"{o.columns['dilution'][-1]:.4g} at {o.columns['distance'][-1]:.4g} m (case {number})"
+                for number, o in ran if o.steps]
+        if ends:
+            more = f", … {len(ends) - 10} more" if len(ends) > 10 else ""
+            detail = "; final dilution " + ", ".join(ends[:10]) + more
+        else:  # it ran but wrote no row: say why (first memo of the first case)
+            memo = next((o.memos[0] for _, o in ran if o.memos), "")
+            detail = f" ({memo})" if memo else ""
+        return (f"<p>Brooks far field: {rows} row(s){html.escape(detail)} "
+                "(<code>.farfield</code>, <code>.farfield_in_case_units()</code>)</p>")
+
+    def _tidal_html(self) -> str:
+        """The highest tidal pollution buildup (diffuser concentration units) when TPB ran, else empty."""
+        if not self.tidal.was_run:
+            return ""
+        from .units import from_si
+
+        unit = self.case.diffuser_units["concentration"]
+        highest = from_si(self.tidal.highest, unit)
+        return (f"<p>Tidal pollution buildup: highest buildup {highest:.4g} {html.escape(unit.label)} "
+                "(<code>.tidal</code>)</p>")
 
 
 # SI units of the per-case input table (`Result.cases`)
@@ -355,6 +405,17 @@ def case_unit_plan(case: "Case") -> dict[str, "Unit"]:
         "temperature": ambient["temperature"],
         "ambient_salinity": ambient["salinity"],
         "ambient_temperature": ambient["temperature"],
+    }
+
+
+def farfield_unit_plan(case: "Case") -> dict[str, "Unit"]:
+    """Far-field column -> the case unit it is shown in (columns not listed stay SI; lengths stay m)."""
+    diffuser, ambient = case.diffuser_units, case.ambient_units
+    return {
+        "ff_velocity": ambient["ff_velocity"],
+        "ff_dir": ambient["ff_dir"],
+        "concentration": diffuser["concentration"],
+        "background": diffuser["concentration"],
     }
 
 
