@@ -14,6 +14,7 @@ from .ambient import AmbientColumn, AmbientState
 from .types import EngineCase, FarFieldOutput, FinalState
 
 MAX_FF_STEPS = 10000
+MAX_FF_STEP_S = 3.15576e9       # one far-field step may span at most a century
 BACKGROUND_MEMORY = 24          # spec §10.4: slots of the decay memory
 COS_70 = math.cos(70.0 * math.pi / 180.0)
 
@@ -116,6 +117,10 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
             next_mark += increment
     next_mark = min(next_mark, end_distance)
     dt = next_mark / speed if next_mark > 0.0 else 360.0
+    if not dt <= MAX_FF_STEP_S:
+        memos.append(f"Far-field current of {speed:.3g} m/s is too slow to reach {next_mark:.0f} m within "
+                     f"{MAX_FF_STEP_S / 3.15576e7:.0f} years; no far-field prediction.")
+        return out
     # spec §10.4, with the memory filled: each slot holds this step's decay factor
     if st.estimate_ff_background:
         f = math.exp(-decay * dt)

@@ -23,12 +23,21 @@ Validation decisions (each is tested in tests/test_inputs.py):
 * Model: contraction_coeff in (0, 1], aspiration and light absorption coefficients > 0, max_dilution > 0,
   write_step_freq a whole number >= 1, ff_increment, tpb_channel_width and tpb_segment_length > 0; with TPB on,
   tpb_coast_bin a whole number 10..99; TPB and Brooks are exclusive; with the shore vector, dist_to_shore > 0.
-* Time series (spec §12): end >= start >= 0, increment > 0, at most 100 000 cases; per series increment_hours > 0
-  (fractional hours allowed, legacy Q11); a series' own unit replaces the field's unit (legacy §3.6); ambient
-  series levels use the series' own depth_units and z_is_depth (project fix, spec §13), need >= 2 levels >= 0,
-  depths increasing / heights decreasing, and one value per level on every row; every value is range-checked
-  like the field it feeds. Every diffuser and ambient variable may have a series (project fix, spec §13).
-  A timeseries block without any series gives one case at t = 0 (legacy §3.3).
+* Time series (spec §12): end >= start >= 0, increment > 0, at most `normalise.MAX_CASES` (100 000) cases unless
+  `max_cases=` is given to `Case`, `Case.load` or `Case.from_dict`; per series increment_hours > 0 (fractional
+  hours allowed, legacy Q11); a series' own unit replaces the field's unit (legacy §3.6); ambient series levels
+  use the series' own depth_units and z_is_depth (project fix, spec §13), need >= 2 levels >= 0, depths
+  increasing / heights decreasing without repeats, and one value per level on every row; every value is
+  range-checked like the field it feeds, every row (used or not) before any case is built. Every diffuser and
+  ambient variable may have a series (project fix, spec §13). A timeseries block without any series gives one
+  case at t = 0 (legacy §3.3). tests/test_timeseries.py covers these rules.
+* Series data: exactly one of `csv` (CSV text, or a list of numbers / rows, kept as CSV text) and `file` (a CSV
+  file read at load time; relative to the case file's folder, or to `base_dir` / the current directory for a
+  dict; `to_dict()` keeps the resolved path, `to_dict(inline_files=True)` writes the data as csv;
+  `allow_files=False` refuses files, for untrusted input). At least one data row. CSV problems name the file
+  (as given) or the series path + ".csv", the line and, for a cell, the column: `flow.csv line 3: must be a
+  number (got 'abc') in column 1`; at most `normalise.MAX_CSV_PROBLEMS` per series are listed, then a count.
+  A missing or unreadable file: `timeseries.<group>.<var>.file: file not found: /abs/path (got 'flow.csv')`.
 * Salinity given as a density or conductivity, T90 and ly/hr decay rates are converted as described in
   `vp_jupyter.units` (spec §13 item 5, fixed).
 """

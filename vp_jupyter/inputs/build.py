@@ -16,7 +16,7 @@ from .. import units as u
 from ..engine import types as et
 from ..engine.ambient import fill_values
 from .fields import AMBIENT_FIELDS, DIFFUSER_FIELDS, FieldSpec
-from .normalise import SeriesData, _Text
+from .normalise import ProblemLimit, SeriesData, _Text
 from .parts import Problems, fmt
 
 _NEEDS_TEMPERATURE = ("density", "sigma_t", "conductivity")     # salinity units that are not psu
@@ -61,22 +61,25 @@ def effective_units(diffuser_units: Mapping[str, "u.Unit | None"], ambient_units
     return d_units, a_units, isopleth_type
 
 
-def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: Problems,
-          temperature_c: "float | None" = None, filled: bool = False) -> "float | None":
-    """SI value of `value` in `unit`, or None after reporting a conversion error or a value out of bounds."""
+def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: "Problems | ProblemLimit",
+          temperature_c: "float | None" = None, filled: bool = False, column: "int | None" = None
+          ) -> "float | None":
+    """SI value of `value` in `unit`, or None after reporting a conversion error or a value out of bounds.
+    `column` (a CSV value): the message ends with "in column N"."""
+    where = "" if column is None else f" in column {column}"
     try:
         si = u.to_si(value, unit, temperature_c=temperature_c, wrap=False)
     except (ValueError, ArithmeticError) as err:      # UnitError is a ValueError
-        problems.add(path, ("filled value: " if filled else "") + str(err))
+        problems.add(path, ("filled value: " if filled else "") + str(err) + where)
         return None
+    got = _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
     if not math.isfinite(si):
-        problems.add(path, ("filled value " if filled else "") + "is out of range after conversion",
-                     _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}")))
+        problems.add(path, ("filled value " if filled else "") + f"is out of range after conversion (got {got})"
+                     + where)
         return None
     if not spec.in_bounds(si):
         message = ("filled value " if filled else "") + spec.bounds_text() + (f": {spec.note}" if spec.note else "")
-        got = _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
-        problems.add(path, message, got)
+        problems.add(path, f"{message} (got {got}){where}")
         return None
     return u.to_si(value, unit, temperature_c=temperature_c) if unit.kind == "angle" else si
 
@@ -109,6 +112,7 @@ class CaseBuilder:
         self.model, self.diffuser, self.d_units, self.isopleth_type = model, diffuser, d_units, isopleth_type
         self.ambient, self.a_units, self.layers_ok = ambient, a_units, layers_ok
         self.d_series, self.a_series, self.problems = d_series, a_series, problems
+        self.bad_series: set[str] = set()       # "diffuser.name" / "ambient.name" with a value out of range
         self.settings = engine_settings(model)
 
     def build(self, case_times: Sequence[float]) -> "Built | None":
@@ -127,7 +131,8 @@ class CaseBuilder:
         return Built(cases, tables, self.d_units, self.a_units)
 
     def _check_series_rows(self) -> None:
-        """Every row of every series whose conversion needs no context, checked once up front."""
+        """Every row of every series whose conversion needs no context, checked once up front, before any
+        case is built; at most MAX_CSV_PROBLEMS problems are listed per series."""
         for group, specs, series_map, first_line in (("diffuser", DIFFUSER_FIELDS, self.d_series, 1),
                                                      ("ambient", AMBIENT_FIELDS, self.a_series, 2)):
             units = self.d_units if group == "diffuser" else self.a_units
@@ -135,10 +140,14 @@ class CaseBuilder:
                 unit = units[name]
                 if unit is None or unit.rule in _NEEDS_TEMPERATURE:
                     continue
+                limit = ProblemLimit(series.source, self.problems)
                 for k, row in enumerate(series.rows):
-                    for value in (row if isinstance(row, list) else [row]):
-                        check(specs[name], value, unit, f"timeseries.{group}.{name}.csv line {k + first_line}",
-                              self.problems)
+                    for column, value in enumerate(row if isinstance(row, list) else [row], start=1):
+                        check(specs[name], value, unit, f"{series.source} line {k + first_line}", limit,
+                              column=column)
+                limit.close()
+                if limit.count:
+                    self.bad_series.add(f"{group}.{name}")
 
     # ------------------------------------------------------------------------------------------ diffuser
     def _diffuser(self, time_s: float) -> tuple["et.Diffuser | None", "float | None"]:
@@ -147,9 +156,12 @@ class CaseBuilder:
         for name in _DIFFUSER_ORDER:
             spec, unit = DIFFUSER_FIELDS[name], self.d_units[name]
             series = self.d_series.get(name)
+            if series is not None and f"diffuser.{name}" in self.bad_series:
+                si[name] = None                       # reported by _check_series_rows
+                continue
             if series is not None:
                 row = row_index(time_s, series)
-                value, path = series.rows[row], f"timeseries.diffuser.{name}.csv line {row + 1}"
+                value, path = series.rows[row], f"{series.source} line {row + 1}"
             else:
                 value, path = getattr(self.diffuser, name), f"diffuser.{name}"
                 value = spec.default if value is None else value
@@ -162,7 +174,8 @@ class CaseBuilder:
             elif unit.rule in _NEEDS_TEMPERATURE and si.get("temperature") is None:
                 si[name] = None                       # the temperature problem is reported already
             else:
-                si[name] = check(spec, value, unit, path, self.problems, temperature_c=si.get("temperature"))
+                si[name] = check(spec, value, unit, path, self.problems, temperature_c=si.get("temperature"),
+                                 column=1 if series is not None else None)
         if si["num_ports"] is not None and si["num_ports"] > 1 and si["port_spacing"] is not None \
                 and si["port_spacing"] <= 0:
             self.problems.add("diffuser.port_spacing", "must be > 0 when num_ports > 1",
@@ -230,12 +243,12 @@ class CaseBuilder:
         for name, series in self.a_series.items():
             if not series.z_is_depth:
                 if max(levels[name]) > bottom * (1 + 1e-12):
-                    self.problems.add(f"timeseries.ambient.{name}.csv line 1",
+                    self.problems.add(f"{series.source} line 1",
                                       f"heights must be <= the bottom depth ({bottom:g} m)",
                                       _Text(", ".join(fmt(v) for v in series.levels)))
                     ok = False
                 levels[name] = [max(bottom - h, 0.0) for h in levels[name]]
-        for where, column in [("ambient.layers", depths)] + [(f"timeseries.ambient.{n}.csv line 1", v)
+        for where, column in [("ambient.layers", depths)] + [(f"{self.a_series[n].source} line 1", v)
                                                              for n, v in levels.items()]:
             if any(b <= a for a, b in zip(column, column[1:])):
                 self.problems.add(where, "levels are too close together: equal after conversion to metres")
@@ -282,12 +295,15 @@ class CaseBuilder:
         if needs_t and "temperature" not in profiles:
             return None                                 # the temperature problem is reported already
         series = self.a_series.get(name)
+        if series is not None and f"ambient.{name}" in self.bad_series:
+            return None                                 # reported by _check_series_rows
         if series is not None:                          # spec §12: the series' own depth list
             row = row_index(time_s, series)
             values = series.rows[row]
-            path = f"timeseries.ambient.{name}.csv line {row + 2}"
+            path = f"{series.source} line {row + 2}"
             context = _at(profiles["temperature"], series_levels, bottom) if needs_t else [None] * len(values)
-            si = [check(spec, v, unit, path, self.problems, temperature_c=t) for v, t in zip(values, context)]
+            si = [check(spec, v, unit, path, self.problems, temperature_c=t, column=column)
+                  for column, (v, t) in enumerate(zip(values, context), start=1)]
             if any(v is None for v in si):
                 return None
             table = fill_values(depths, values, surface, bottom_mode, bottom, point_depths=series_levels)

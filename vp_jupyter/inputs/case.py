@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 from .. import units as u
 from . import normalise
-from .build import CaseBuilder, effective_units
+from .build import CaseBuilder, effective_units, row_index
+from .fields import AMBIENT_SERIES, DIFFUSER_SERIES
 from .parts import (CaseError, Problems, ambient_from_dict, diffuser_from_dict, model_from_dict, output_from_dict,
                     parts_from_dict, parts_to_dict, timeseries_from_dict)
 
@@ -29,10 +30,21 @@ class Case:
     `description`, `source`; `diffuser_units` / `ambient_units` (field -> Unit, SI where none was given;
     a time series' unit replaces the field's; `diffuser_units["isopleth"]` is the unit of the isopleth
     value, `isopleth_type` its type); `case_times` (seconds, one per engine case).
+
+    Time series read from files (`file`): a relative path is relative to `base_dir` (set by `Case.load` to
+    the folder of the case file), else to the current directory; `allow_files=False` refuses `file` series
+    (use it for cases from untrusted clients). `max_cases` limits the number of cases (default
+    `vp_jupyter.inputs.normalise.MAX_CASES`, 100 000).
     """
 
     def __init__(self, diffuser: Any = None, ambient: Any = None, model: Any = None, timeseries: Any = None,
-                 output: Any = None, name: str = "", description: str = "", source: "Mapping | None" = None):
+                 output: Any = None, name: str = "", description: str = "", source: "Mapping | None" = None,
+                 *, base_dir: "str | os.PathLike | None" = None, max_cases: "int | None" = None,
+                 allow_files: bool = True):
+        _check_max_cases(max_cases)
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.max_cases = max_cases
+        self.allow_files = bool(allow_files)
         problems = Problems()
         if diffuser is None:
             problems.add("diffuser", "is required")
@@ -64,7 +76,10 @@ class Case:
             self.timeseries, d_series, a_series, times = None, {}, {}, [0.0]
         else:
             self.timeseries, d_series, a_series, times = normalise.timeseries(
-                timeseries, a_units["z"], self.ambient.z_is_depth, problems)
+                timeseries, a_units["z"], self.ambient.z_is_depth, problems, base_dir=self.base_dir,
+                max_cases=max_cases, allow_files=self.allow_files)
+        self._series = {**{f"diffuser.{n}": d_series[n] for n in DIFFUSER_SERIES if n in d_series},
+                        **{f"ambient.{n}": a_series[n] for n in AMBIENT_SERIES if n in a_series}}
         self.output = normalise.output(output, problems)
         d_units, a_units, self.isopleth_type = effective_units(d_units, a_units, d_series, a_series)
         built = CaseBuilder(self.model, self.diffuser, d_units, self.isopleth_type, self.ambient, a_units,
@@ -80,8 +95,14 @@ class Case:
 
     # ------------------------------------------------------------------------------------- construction
     @classmethod
-    def load(cls, source: Any) -> "Case":
-        """A Case from a path to a case JSON file (str or Path), a dict in the case layout, or a Case."""
+    def load(cls, source: Any, max_cases: "int | None" = None, allow_files: bool = True) -> "Case":
+        """A Case from a path to a case JSON file (str or Path), a dict in the case layout, or a Case.
+
+        Time-series `file` paths in a case file are relative to its folder (for a dict: to the current
+        directory); `allow_files=False` refuses them (cases from untrusted clients). `max_cases`: the largest
+        number of cases allowed (default `normalise.MAX_CASES`). A Case given as `source` is returned as it
+        is."""
+        _check_max_cases(max_cases)
         if isinstance(source, Case):
             return source
         if isinstance(source, (str, os.PathLike)):
@@ -92,26 +113,39 @@ class Case:
                 raise CaseError([f"{path}: cannot read the case file ({err.strerror or err})"]) from None
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise CaseError([f"{path}: not a valid JSON case file ({err})"]) from None
-            return cls.from_dict(data)
+            return cls.from_dict(data, base_dir=path.resolve().parent, max_cases=max_cases,
+                                 allow_files=allow_files)
         if isinstance(source, Mapping):
-            return cls.from_dict(source)
+            return cls.from_dict(source, max_cases=max_cases, allow_files=allow_files)
         raise CaseError([f"case: expected a path, a dict or a Case (got {type(source).__name__})"])
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Case":
-        """A Case from a dict in the case JSON layout (reference README "Case schema")."""
+    def from_dict(cls, data: Any, base_dir: "str | os.PathLike | None" = None,
+                  max_cases: "int | None" = None, allow_files: bool = True) -> "Case":
+        """A Case from a dict in the case JSON layout (reference README "Case schema"). Relative time-series
+        `file` paths are relative to `base_dir` (default: the current directory)."""
         problems = Problems()
         parts = parts_from_dict(data, problems)
         try:
-            case = cls(**parts)
+            case = cls(**parts, base_dir=base_dir, max_cases=max_cases, allow_files=allow_files)
         except CaseError as err:
             problems.items.extend(p for p in err.problems if p not in problems.items)
         problems.raise_if_any()
         return case
 
-    def to_dict(self) -> dict[str, Any]:
-        """The case JSON (round-trips through `Case.load`)."""
-        return parts_to_dict(self)
+    def to_dict(self, inline_files: bool = False) -> dict[str, Any]:
+        """The case JSON (round-trips through `Case.load`). A series read from a file keeps its `file`
+        reference (the resolved path); `inline_files=True` writes the data read at load time as `csv`
+        instead (a self-contained case, e.g. for an archive)."""
+        out = parts_to_dict(self)
+        if inline_files and "timeseries" in out:
+            for key, series in self._series.items():
+                where, variable = key.split(".", 1)
+                entry = out["timeseries"][where][variable]
+                if "file" in entry:
+                    out["timeseries"][where][variable] = {"csv": series.text,
+                                                         **{k: v for k, v in entry.items() if k != "file"}}
+        return out
 
     def replace(self, **changes: Any) -> "Case":
         """A new, validated Case with some parts (or name/description/source) replaced."""
@@ -120,7 +154,8 @@ class Case:
         unknown = set(changes) - set(parts)
         if unknown:
             raise TypeError(f"Case.replace: unknown part(s) {', '.join(sorted(unknown))}; allowed: {', '.join(parts)}")
-        return Case(**{**parts, **changes})
+        return Case(**{**parts, **changes}, base_dir=self.base_dir, max_cases=self.max_cases,
+                    allow_files=self.allow_files)
 
     # ------------------------------------------------------------------------------------------ outputs
     def engine_cases(self) -> list:
@@ -132,6 +167,30 @@ class Case:
         `depth` (as a depth, in the z units) and every variable (the reference's ambient table, without density)."""
         return [dict(row) for row in self._layer_tables[index]]
 
+    def series_info(self) -> list[dict[str, Any]]:
+        """The parsed time series, diffuser ones first in the order depth, effluent_flow, salinity,
+        temperature, concentration, then the ambient ones (legacy §3.3 memo order). One dict each:
+        `where` ("diffuser"/"ambient"), `variable`, `units` (label), `increment_hours`, `rows` (number of
+        data rows), `levels` (ambient: the first CSV line, in `depth_units`), `depth_units`, `z_is_depth`,
+        `file` (the resolved CSV path, None for inline csv)."""
+        info = []
+        for key, series in self._series.items():
+            where, variable = key.split(".", 1)
+            units = (self.diffuser_units if where == "diffuser" else self.ambient_units)[variable]
+            item = {"where": where, "variable": variable, "units": units.label,
+                    "increment_hours": series.increment_hours, "rows": len(series.rows),
+                    "levels": list(series.levels), "file": series.file}
+            if where == "ambient":
+                item.update(depth_units=series.depth_unit.label, z_is_depth=series.z_is_depth)
+            info.append(item)
+        return info
+
+    def series_rows(self, index: int = 0) -> list[int]:
+        """The CSV data row (0-based) each time series uses in case `index`, in the order of
+        `series_info()`: floor(t / increment) modulo the number of rows, t from 0 (spec §12)."""
+        time_s = self.case_times[index]
+        return [row_index(time_s, series) for series in self._series.values()]
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Case) and self.to_dict() == other.to_dict()
 
@@ -141,3 +200,8 @@ class Case:
         count = len(self._engine_cases)
         return f"Case(name={self.name!r}, {count} engine case{'s' if count != 1 else ''})"
 
+
+
+def _check_max_cases(max_cases: Any) -> None:
+    if max_cases is not None and (isinstance(max_cases, bool) or not isinstance(max_cases, int) or max_cases < 1):
+        raise ValueError(f"max_cases must be a whole number >= 1 or None (got {max_cases!r})")

@@ -216,18 +216,22 @@ assert tuple(AMBIENT_FIELDS)[1:] == AMBIENT_VARIABLES
 # reference README "timeseries" (spec §12)
 TIMESERIES_FIELDS: dict[str, FieldSpec] = _fields(
     "timeseries",
-    _f("start_time", "Start time", kind="time", default=0.0, minimum=0.0),
-    _f("end_time", "End time", kind="time", required=True, minimum=0.0),
-    _f("time_increment", "Time increment", kind="time", required=True, exclusive_minimum=0.0),
+    _f("start_time", "Start time", kind="time", default=0.0, minimum=0.0, legacy_key="start_time"),
+    _f("end_time", "End time", kind="time", required=True, minimum=0.0, legacy_key="end_time"),
+    _f("time_increment", "Time increment", kind="time", required=True, exclusive_minimum=0.0,
+       legacy_key="time_increment"),
 )
 SERIES_FIELDS: dict[str, FieldSpec] = _fields(
     "series",
-    _f("csv", "CSV data", type="str", required=True,
+    _f("csv", "CSV data", type="str",
        description="Diffuser: one value per line (first column). Ambient: first line the depths (or heights) "
-                   "of the columns, then one line of values per row."),
-    _f("increment_hours", "Hours per row", required=True, exclusive_minimum=0.0,
+                   "of the columns, then one line of values per row. Give exactly one of csv and file."),
+    _f("file", "CSV file", type="str",
+       description="Path of a .csv file with the same layout as csv; a relative path is relative to the "
+                   "folder of the case file (or the current directory for a case not loaded from a file)."),
+    _f("increment_hours", "Hours per row", required=True, exclusive_minimum=0.0, legacy_key="increment",
        description="Row used at case time t: floor(t / increment) modulo the number of rows (spec §12)."),
-    _f("z_is_depth", "Levels are depths", type="bool",
+    _f("z_is_depth", "Levels are depths", type="bool", legacy_key="depth_or_height",
        description="Ambient series only; default: the ambient z_is_depth."),
 )
 OUTPUT_FIELDS: dict[str, FieldSpec] = _fields(
@@ -309,12 +313,16 @@ def json_schema() -> dict[str, Any]:
                    "description": "Ordered from the surface down."},
     }, required=("layers",))
     series_base = {n: _value_schema(f) for n, f in SERIES_FIELDS.items() if n != "z_is_depth"}
+    row = {"type": "array", "items": {"type": "number"}}
+    series_base["csv"] = {**series_base["csv"], "type": ["string", "array"],
+                          "items": {"anyOf": [{"type": "number"}, row]}}    # rows as lists: normalised to text
+    one_source = {"oneOf": [{"required": ["csv"]}, {"required": ["file"]}]}
     diffuser_series = {v: _object(series_base | {"units": _unit_schema(DIFFUSER_FIELDS[v])},
-                                  required=("csv", "increment_hours")) for v in DIFFUSER_SERIES}
+                                  required=("increment_hours",), **one_source) for v in DIFFUSER_SERIES}
     ambient_series = {v: _object(series_base | {"units": _unit_schema(AMBIENT_FIELDS[v]),
                                                 "depth_units": _unit_schema(AMBIENT_FIELDS["z"]),
                                                 "z_is_depth": _value_schema(SERIES_FIELDS["z_is_depth"])},
-                                 required=("csv", "increment_hours")) for v in AMBIENT_SERIES}
+                                 required=("increment_hours",), **one_source) for v in AMBIENT_SERIES}
     time_unit = _unit_schema(TIMESERIES_FIELDS["start_time"])
     timeseries = _object(
         {n: _value_schema(f) for n, f in TIMESERIES_FIELDS.items()}

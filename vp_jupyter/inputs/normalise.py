@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from .. import units as u
 from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, DIFFUSER_SERIES, EXTRAPOLATION_MODES, MODEL_FIELDS,
                      OUTPUT_FIELDS, SERIES_FIELDS, TIMESERIES_FIELDS, FieldSpec)
 from .parts import (AmbientLayer, AmbientProfile, AmbientSeries, Diffuser, DiffuserSeries, ModelSettings,
-                    OutputOptions, Problems, Timeseries, layer_from_dict)
+                    OutputOptions, Problems, Timeseries, fmt, layer_from_dict)
 
 INVALID = object()       # a value that was reported as a problem
-MAX_CASES = 100_000      # time-series case count limit (legacy §7: an unbounded end time never finishes)
+# Time-series case count limit (legacy §7: an unbounded end time never finishes). This is the default;
+# `Case(..., max_cases=N)`, `Case.load(source, max_cases=N)` and `Case.from_dict(data, max_cases=N)` override it.
+MAX_CASES = 100_000
+MAX_CSV_PROBLEMS = 10    # per series: CSV cell and range problems listed before "… more" (a bad file is long)
 
 
 def number(raw: Any, path: str, problems: Problems, integer: bool = False) -> Any:
@@ -243,47 +248,194 @@ class _Text(str):
 
 @dataclass
 class SeriesData:
-    """One parsed time series: `rows` of values (diffuser: one value per row); ambient: `levels` too."""
+    """One parsed time series: `rows` of values (diffuser: one value per row); ambient: `levels` too.
+    `source` is the name used in messages: the file as given in the case, or the series path + ".csv";
+    `file` is the resolved path of the CSV file (None for inline data)."""
     unit: "u.Unit | None"
     increment_hours: float
     rows: list
     levels: list = field(default_factory=list)
     depth_unit: "u.Unit | None" = None
     z_is_depth: bool = True
+    source: str = ""
+    file: "str | None" = None
+    text: str = ""
 
 
-def _csv(text: Any, path: str, problems: Problems) -> "list[list[float]] | None":
-    """Rows of numbers; reports empty lines inside the data and non-numeric cells with their line number."""
-    if not isinstance(text, str):
-        problems.add(path, "is required (CSV text)" if text is None else "must be CSV text", text)
-        return None
+class ProblemLimit:
+    """Counts the problems of one series and reports only the first MAX_CSV_PROBLEMS of them."""
+
+    def __init__(self, source: str, problems: Problems):
+        self.source, self.problems, self.count = source, problems, 0
+
+    def add(self, path: str, message: str) -> None:
+        self.count += 1
+        if self.count <= MAX_CSV_PROBLEMS:
+            self.problems.add(path, message)
+
+    def close(self) -> None:
+        if self.count > MAX_CSV_PROBLEMS:
+            self.problems.add(self.source, f"{self.count - MAX_CSV_PROBLEMS} more problems in this series "
+                                           f"are not listed ({self.count} in all)")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) or (not isinstance(value, (str, bytes)) and hasattr(value, "tolist"))
+
+
+def rows_to_csv(rows: Any) -> str:
+    """CSV text from a list of numbers (one per line) or a list of rows (lists of numbers); numpy arrays
+    and pandas series work too. Item n becomes line n, so messages point at the item."""
+    lines = []
+    for row in (rows.tolist() if hasattr(rows, "tolist") else rows):
+        cells = row.tolist() if hasattr(row, "tolist") and not isinstance(row, (str, bytes)) else row
+        cells = cells if isinstance(cells, (list, tuple)) else [cells]
+        lines.append(",".join(_cell_text(cell) for cell in cells))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _read_file(raw: Any, path: str, base_dir: "str | os.PathLike | None",
+               problems: Problems) -> "tuple[str | None, str, str | None]":
+    """(text or None after a reported problem, the file name for messages, the resolved path)."""
+    if isinstance(raw, os.PathLike):
+        raw = os.fspath(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        problems.add(f"{path}.file", "must be the path of a CSV file", raw)
+        return None, f"{path}.file", None
+    given = Path(raw).expanduser()
+    resolved = os.path.abspath(given if given.is_absolute() else Path(base_dir or os.getcwd()) / given)
+    try:
+        data = Path(resolved).read_bytes()
+    except FileNotFoundError:
+        problems.add(f"{path}.file", f"file not found: {resolved}", raw)
+        return None, raw, resolved
+    except IsADirectoryError:
+        problems.add(f"{path}.file", f"is a folder, not a CSV file: {resolved}", raw)
+        return None, raw, resolved
+    except OSError as err:
+        problems.add(f"{path}.file", f"cannot read {resolved}: {err.strerror or err}", raw)
+        return None, raw, resolved
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        problems.add(f"{path}.file", f"{resolved} is not UTF-8 text (byte {err.start + 1})", raw)
+        return None, raw, resolved
+    return text, raw, resolved
+
+
+def _series_text(series: Any, path: str, base_dir: "str | os.PathLike | None", problems: Problems,
+                 allow_files: bool = True) -> "tuple[str | None, str, str | None, bool]":
+    """The CSV text of a series from `csv` (text or a list of rows) or `file` (exactly one of them), the name
+    used in its messages, the resolved file path (None for inline data) and whether it came from a list."""
+    if series.csv is not None and series.file is not None:
+        problems.add(path, "give either csv or file, not both")
+        return None, f"{path}.csv", None, False
+    if series.file is not None and not allow_files:
+        problems.add(f"{path}.file", "reading files is not allowed here; give the data inline as csv")
+        return None, f"{path}.file", None, False
+    if series.file is not None:
+        return (*_read_file(series.file, path, base_dir, problems), False)
+    if series.csv is None:
+        problems.add(f"{path}.csv", "is required: give csv (CSV text or a list of rows) or file (a CSV file)")
+        return None, f"{path}.csv", None, False
+    if _is_list(series.csv):
+        return rows_to_csv(series.csv), f"{path}.csv", None, True
+    if not isinstance(series.csv, str):
+        problems.add(f"{path}.csv", "must be CSV text or a list of rows", series.csv)
+        return None, f"{path}.csv", None, False
+    return series.csv, f"{path}.csv", None, False
+
+
+def _csv(text: str, source: str, problems: Problems, from_list: bool = False
+         ) -> "tuple[list[list[Any]], bool]":
+    """Rows of numbers (None for a bad cell) and whether every cell is a number; reports empty lines inside
+    the data, empty cells and non-numeric cells with their line and column (both 1-based). Trailing empty
+    lines of a text are dropped; every item of a list is a row (an empty item is an empty value)."""
     lines = text.lstrip("\ufeff").splitlines()
-    while lines and not lines[-1].strip():
+    while lines and not lines[-1].strip() and not from_list:
         lines.pop()
-    rows, ok = [], True
+    rows, limit = [], ProblemLimit(source, problems)
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            problems.add(f"{path} line {n}", "empty line inside the data")
-            ok = False
+        where = f"{source} line {n}"
+        if not line.strip() and not from_list:
+            limit.add(where, "empty line inside the data")
+            rows.append([None])
             continue
         row = []
-        for cell in line.split(","):
-            value = number(cell, f"{path} line {n}", problems)
-            if value is None:
-                problems.add(f"{path} line {n}", "empty value", line)
-            if value is None or value is INVALID:
-                ok = False
+        for column, cell in enumerate(line.split(","), start=1):
+            text_cell, value = cell.strip(), None
+            if not text_cell:
+                limit.add(where, f"empty value in column {column}")
+            else:
+                try:
+                    value = float(text_cell)
+                except (ValueError, OverflowError):
+                    limit.add(where, f"must be a number (got {fmt(text_cell)}) in column {column}")
+                else:
+                    if not math.isfinite(value):
+                        limit.add(where, f"must be a finite number (got {fmt(text_cell)}) in column {column}")
+                        value = None
             row.append(value)
         rows.append(row)
-    return rows if ok else None
+    limit.close()
+    return rows, limit.count == 0
 
 
-def timeseries(part: Any, ambient_z_unit: "u.Unit | None", ambient_z_is_depth: bool,
-               problems: Problems) -> tuple[Any, dict[str, SeriesData], dict[str, SeriesData], list[float]]:
-    """Normalised Timeseries, parsed diffuser and ambient series, and the case times in seconds (spec §12)."""
-    if not isinstance(part, Timeseries):
-        problems.add("timeseries", "must be a Timeseries, an object or null", part)
-        return None, {}, {}, [0.0]
+def _series_shape(group: str, rows: list, data: SeriesData, problems: Problems) -> bool:
+    """Spec §12 / legacy §3.4–3.5 layouts: diffuser one value per row (first column); ambient first line the
+    levels (>= 2, >= 0, depths increasing or heights decreasing, no repeats), then one value per level."""
+    source = data.source
+    if group == "diffuser":
+        if not rows:
+            problems.add(source, "needs at least one row (one value per line; the file or text is empty)")
+            return False
+        data.rows = [row[0] for row in rows]
+        return True
+    if len(rows) < 2:
+        problems.add(source, "needs a line of levels and at least one line of values"
+                             + (" (the file or text is empty)" if not rows else " (got only the levels)"))
+        return False
+    levels, ok = rows[0], True
+    word = "depth" if data.z_is_depth else "height"
+    if len(levels) < 2:
+        problems.add(f"{source} line 1", "needs at least 2 depth levels", len(levels))
+        ok = False
+    if all(level is not None for level in levels):
+        for column, (a, b) in enumerate(zip(levels, levels[1:]), start=2):
+            if b == a:
+                problems.add(f"{source} line 1", f"{word} {fmt_num(b)} is repeated in columns {column - 1} "
+                                                 f"and {column}; levels must be distinct")
+                ok = False
+            elif (b < a) if data.z_is_depth else (b > a):
+                rule = "depths must increase" if data.z_is_depth else "heights must decrease"
+                problems.add(f"{source} line 1",
+                             f"{rule} (got {fmt_num(b)} after {fmt_num(a)}) in column {column}")
+                ok = False
+        if any(level < 0 for level in levels):
+            problems.add(f"{source} line 1", "levels must be >= 0", _Text(", ".join(fmt_num(v) for v in levels)))
+            ok = False
+    limit = ProblemLimit(source, problems)
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(levels):
+            limit.add(f"{source} line {n}", f"needs {len(levels)} values, one per level (got {len(row)})")
+            ok = False
+    limit.close()
+    data.levels, data.rows = levels, rows[1:]
+    return ok
+
+
+def _case_times(part: Any, problems: Problems, max_cases: "int | None") -> tuple[dict, list[float]]:
+    """The normalised time labels and the case times in seconds: start, start + increment, … <= end."""
     times, labels = {}, {}
     unit_spec = TIMESERIES_FIELDS["start_time"]
     base_unit = unit(part.units, unit_spec, "timeseries.units", problems) or u.si_unit("time")
@@ -309,18 +461,37 @@ def timeseries(part: Any, ambient_z_unit: "u.Unit | None", ambient_z_is_depth: b
             seconds = None
         times[name] = seconds
     case_times: list[float] = []
+    limit = MAX_CASES if max_cases is None else max_cases
     start, end, step = times.get("start_time"), times.get("end_time"), times.get("time_increment")
     if None not in (start, end, step):
         if end < start:
-            problems.add("timeseries.end_time", "must be >= start_time", labels["end_time"])
+            start_unit = labels.get("start_units", labels["units"])
+            problems.add("timeseries.end_time", f"must be >= start_time (got {fmt(labels['end_time'])}); "
+                                                f"start_time is {fmt(labels['start_time'])} {start_unit}")
         else:
             ratio = (end - start) / step + 1e-9
-            if not ratio < MAX_CASES:
-                problems.add("timeseries", f"too many cases; at most {MAX_CASES}",
-                             _Text(f"{ratio:.6g} cases"))
+            if not ratio < limit:
+                count = f"{math.floor(ratio) + 1}" if ratio < 1e15 else f"{ratio:.6g}"
+                problems.add("timeseries", f"too many cases; at most {limit}, the max_cases limit",
+                             _Text(f"{count} cases"))
             else:
-                count = math.floor(ratio) + 1
-                case_times = [start + k * step for k in range(count)]
+                case_times = [start + k * step for k in range(math.floor(ratio) + 1)]
+    return labels, case_times
+
+
+def timeseries(part: Any, ambient_z_unit: "u.Unit | None", ambient_z_is_depth: bool, problems: Problems,
+               base_dir: "str | os.PathLike | None" = None, max_cases: "int | None" = None,
+               allow_files: bool = True) -> tuple[Any, dict[str, SeriesData], dict[str, SeriesData], list[float]]:
+    """Normalised Timeseries, parsed diffuser and ambient series, and the case times in seconds (spec §12).
+
+    A series' data comes from `csv` (text or a list of rows) or `file` (read now; a relative path is relative
+    to `base_dir`, else to the current directory). The normalised series keeps `file` as the resolved path,
+    so `Case.to_dict()` keeps the reference and round-trips from any directory. `allow_files=False` refuses
+    `file` (for cases from untrusted clients, e.g. a web request)."""
+    if not isinstance(part, Timeseries):
+        problems.add("timeseries", "must be a Timeseries, an object or null", part)
+        return None, {}, {}, [0.0]
+    labels, case_times = _case_times(part, problems, max_cases)
 
     diffuser_series, ambient_series = {}, {}
     normalised_diffuser, normalised_ambient = {}, {}
@@ -337,37 +508,19 @@ def timeseries(part: Any, ambient_z_unit: "u.Unit | None", ambient_z_is_depth: b
                 problems.add(path, f"unknown key; allowed: {', '.join(allowed)}")
                 continue
             if isinstance(series, Mapping):
-                series = cls(**{"csv": None, "increment_hours": None, **series})
+                keys = tuple(f.name for f in cls.__dataclass_fields__.values())
+                for key in series:
+                    if key not in keys:
+                        problems.add(f"{path}.{key}", f"unknown key; allowed: {', '.join(keys)}")
+                series = cls(**{k: v for k, v in series.items() if k in keys})
             if not isinstance(series, cls):
                 problems.add(path, f"must be a {cls.__name__} or an object", series)
                 continue
-            spec = specs[var]
-            series_unit = unit(series.units, spec, f"{path}.units", problems) if series.units is not None else None
-            increment = number(series.increment_hours, f"{path}.increment_hours", problems)
-            if increment is None:
-                problems.add(f"{path}.increment_hours", "is required")
-            elif increment is not INVALID and increment <= 0:
-                problems.add(f"{path}.increment_hours", SERIES_FIELDS["increment_hours"].bounds_text(), increment)
-                increment = INVALID
-            elif increment is not INVALID and case_times and not case_times[-1] / (increment * 3600.0) < 1e15:
-                problems.add(f"{path}.increment_hours", "is too small for the case times", increment)
-                increment = INVALID
-            fields_out: dict[str, Any] = dict(csv=series.csv, increment_hours=increment,
-                                              units=series_unit.label if series_unit else None)
-            data = SeriesData(series_unit, increment if isinstance(increment, float) else 0.0, [])
-            if group == "ambient":
-                data.depth_unit = (unit(series.depth_units, AMBIENT_FIELDS["z"], f"{path}.depth_units", problems)
-                                   if series.depth_units is not None else ambient_z_unit)
-                data.z_is_depth = flag(series.z_is_depth, f"{path}.z_is_depth", problems, ambient_z_is_depth)
-                fields_out.update(depth_units=data.depth_unit.label if data.depth_unit else None,
-                                  z_is_depth=data.z_is_depth)
-            rows = _csv(series.csv, f"{path}.csv", problems)
-            ok = rows is not None and isinstance(increment, float) and (group == "diffuser" or data.depth_unit)
-            if rows is not None:
-                ok = _series_shape(group, rows, data, f"{path}.csv", problems) and ok
-            normalised_out[var] = cls(**fields_out)
-            if ok:
-                parsed_out[var] = data
+            built = _one_series(group, var, series, path, specs[var], case_times, ambient_z_unit,
+                                ambient_z_is_depth, base_dir, problems, allow_files)
+            normalised_out[var] = cls(**built[0])
+            if built[1] is not None:
+                parsed_out[var] = built[1]
     normalised = Timeseries(start_time=labels.get("start_time", part.start_time),
                             end_time=labels.get("end_time", part.end_time),
                             time_increment=labels.get("time_increment", part.time_increment),
@@ -379,33 +532,38 @@ def timeseries(part: Any, ambient_z_unit: "u.Unit | None", ambient_z_is_depth: b
     return normalised, diffuser_series, ambient_series, case_times
 
 
-def _series_shape(group: str, rows: list, data: SeriesData, path: str, problems: Problems) -> bool:
-    """Spec §12 / legacy §3.4–3.5 layouts: diffuser one value per row (first column); ambient first line the
-    levels (>= 2, >= 0, depths increasing or heights decreasing), then rows of one value per level."""
-    if group == "diffuser":
-        if not rows:
-            problems.add(path, "needs at least one row")
-            return False
-        data.rows = [row[0] for row in rows]
-        return True
-    if len(rows) < 2:
-        problems.add(path, "needs a line of levels and at least one line of values")
-        return False
-    levels, ok = rows[0], True
-    if len(levels) < 2:
-        problems.add(f"{path} line 1", "needs at least 2 depth levels", len(levels))
-        ok = False
-    for a, b in zip(levels, levels[1:]):
-        if (b <= a) if data.z_is_depth else (b >= a):
-            rule = "depths must increase" if data.z_is_depth else "heights must decrease"
-            problems.add(f"{path} line 1", rule, _Text(f"{fmt_num(b)} after {fmt_num(a)}"))
-            ok = False
-    if any(level < 0 for level in levels):
-        problems.add(f"{path} line 1", "levels must be >= 0", _Text(", ".join(fmt_num(v) for v in levels)))
-        ok = False
-    for n, row in enumerate(rows[1:], start=2):
-        if len(row) != len(levels):
-            problems.add(f"{path} line {n}", f"needs {len(levels)} values, one per level", len(row))
-            ok = False
-    data.levels, data.rows = levels, rows[1:]
-    return ok
+def _one_series(group: str, var: str, series: Any, path: str, spec: FieldSpec, case_times: list[float],
+                ambient_z_unit: "u.Unit | None", ambient_z_is_depth: bool, base_dir: Any,
+                problems: Problems, allow_files: bool = True) -> "tuple[dict[str, Any], SeriesData | None]":
+    """The normalised fields of one series and its parsed data (None after a reported problem)."""
+    series_unit = unit(series.units, spec, f"{path}.units", problems) if series.units is not None else None
+    increment = number(series.increment_hours, f"{path}.increment_hours", problems)
+    if increment is None:
+        problems.add(f"{path}.increment_hours", "is required")
+    elif increment is not INVALID and increment <= 0:
+        problems.add(f"{path}.increment_hours", SERIES_FIELDS["increment_hours"].bounds_text(), increment)
+        increment = INVALID
+    elif increment is not INVALID and case_times and not case_times[-1] / (increment * 3600.0) < 1e15:
+        problems.add(f"{path}.increment_hours", "is too small for the case times", increment)
+        increment = INVALID
+    text, source, resolved, from_list = _series_text(series, path, base_dir, problems, allow_files)
+    fields_out: dict[str, Any] = dict(csv=series.csv, increment_hours=increment,
+                                      units=series_unit.label if series_unit else None, file=series.file)
+    if text is not None and resolved is None:
+        fields_out.update(csv=text, file=None)          # a list of rows is kept as CSV text
+    elif text is not None:
+        fields_out.update(file=resolved)                # the resolved path, so to_dict works from anywhere
+    data = SeriesData(series_unit, increment if isinstance(increment, float) else 0.0, [], source=source,
+                      file=resolved, text=text or "")
+    if group == "ambient":
+        data.depth_unit = (unit(series.depth_units, AMBIENT_FIELDS["z"], f"{path}.depth_units", problems)
+                           if series.depth_units is not None else ambient_z_unit)
+        data.z_is_depth = flag(series.z_is_depth, f"{path}.z_is_depth", problems, ambient_z_is_depth)
+        fields_out.update(depth_units=data.depth_unit.label if data.depth_unit else None,
+                          z_is_depth=data.z_is_depth)
+    if text is None:
+        return fields_out, None
+    rows, cells_ok = _csv(text, source, problems, from_list)
+    ok = _series_shape(group, rows, data, problems) and cells_ok
+    ok = ok and isinstance(increment, float) and (group == "diffuser" or data.depth_unit is not None)
+    return fields_out, data if ok else None

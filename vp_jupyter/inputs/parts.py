@@ -89,21 +89,26 @@ class AmbientProfile(_Replace):
 
 @dataclass(frozen=True)
 class DiffuserSeries(_Replace):
-    """A diffuser time series: `csv` one value per line (first column), `increment_hours` per row."""
-    csv: Any
-    increment_hours: Any
+    """A diffuser time series, `increment_hours` per row, values in `units`. The data is either `csv`
+    (CSV text with one value per line, first column used; or a list of numbers or of rows) or `file` (a path
+    to a CSV file; a relative path is relative to the case file's folder, else to the current directory)."""
+    csv: Any = None
+    increment_hours: Any = None
     units: Any = None
+    file: Any = None
 
 
 @dataclass(frozen=True)
 class AmbientSeries(_Replace):
-    """An ambient time series: `csv` first line the levels, then one line of values per row.
-    `depth_units` (default: the ambient z units), `z_is_depth` (default: the ambient z_is_depth)."""
-    csv: Any
-    increment_hours: Any
+    """An ambient time series: `csv` (text, or a list of rows) or `file` (a CSV file), first line the levels,
+    then one line of values per row. `depth_units` (default: the ambient z units), `z_is_depth` (default:
+    the ambient z_is_depth)."""
+    csv: Any = None
+    increment_hours: Any = None
     units: Any = None
     depth_units: Any = None
     z_is_depth: Any = None
+    file: Any = None
 
 
 @dataclass(frozen=True)
@@ -215,13 +220,13 @@ def timeseries_from_dict(data: Any, problems: Problems, path: str = "timeseries"
     data = _mapping(data, path, problems, keys)
     diffuser = {}
     for var, item in _mapping(data.pop("diffuser", None), f"{path}.diffuser", problems, DIFFUSER_SERIES).items():
-        item = _mapping(item, f"{path}.diffuser.{var}", problems, ("csv", "increment_hours", "units"))
-        diffuser[var] = DiffuserSeries(**{"csv": None, "increment_hours": None, **item})
+        item = _mapping(item, f"{path}.diffuser.{var}", problems, ("csv", "file", "increment_hours", "units"))
+        diffuser[var] = DiffuserSeries(**item)
     ambient = {}
     for var, item in _mapping(data.pop("ambient", None), f"{path}.ambient", problems, AMBIENT_SERIES).items():
         item = _mapping(item, f"{path}.ambient.{var}", problems,
-                        ("csv", "increment_hours", "units", "depth_units", "z_is_depth"))
-        ambient[var] = AmbientSeries(**{"csv": None, "increment_hours": None, **item})
+                        ("csv", "file", "increment_hours", "units", "depth_units", "z_is_depth"))
+        ambient[var] = AmbientSeries(**item)
     return Timeseries(**{"end_time": None, "time_increment": None, **data}, diffuser=diffuser, ambient=ambient)
 
 
@@ -279,10 +284,16 @@ def parts_to_dict(case: Any) -> dict[str, Any]:
         for key in ("start_units", "end_units", "increment_units"):
             if getattr(ts, key) is not None:
                 block[key] = getattr(ts, key)
-        block["diffuser"] = {v: {k: getattr(s, k) for k in ("csv", "increment_hours", "units")}
+        # a series read from a file keeps its `file` reference (the resolved path), never the data
+        block["diffuser"] = {v: {k: getattr(s, k) for k in (_source_key(s), "increment_hours", "units")}
                              for v, s in ts.diffuser.items()}
-        block["ambient"] = {v: {k: getattr(s, k) for k in ("csv", "increment_hours", "units", "depth_units",
-                                                          "z_is_depth")} for v, s in ts.ambient.items()}
+        block["ambient"] = {v: {k: getattr(s, k) for k in (_source_key(s), "increment_hours", "units",
+                                                          "depth_units", "z_is_depth")}
+                            for v, s in ts.ambient.items()}
         out["timeseries"] = block
     out["output"] = {n: getattr(case.output, n) for n in OUTPUT_FIELDS}
     return out
+
+
+def _source_key(series: Any) -> str:
+    return "file" if series.file is not None else "csv"
