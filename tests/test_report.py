@@ -1,6 +1,7 @@
 """The Visual Plumes text report: Appendix A of the legacy spec reproduced exactly, and its blocks."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -333,3 +334,21 @@ def test_tidal_buildup_memos_close_the_report() -> None:
     assert "Farfield dispersion" not in "\n".join(lines)
     # no buildup section when TPB is off
     assert "Highest buildup" not in load_reference_run("07_brooks_farfield_4_3").text_report()
+
+
+def test_report_reads_time_series_from_files(tmp_path) -> None:
+    """A series given as a file is listed with its rows and indices like an inline one."""
+    (tmp_path / "flow.csv").write_text("0.04\n0.05\n0.06\n")
+    case = {"name": "file series", "model": {"write_step_freq": 100},
+            "diffuser": {"values": {"diameter": 0.2, "depth": 20.0, "vertical_angle": 30.0, "acute_mixing_zone": 100.0,
+                                    "salinity": 1.0, "temperature": 20.0, "concentration": 1e-4}, "units": {}},
+            "ambient": {"units": {}, "layers": [
+                {"z": 0.0, "current_speed": 0.1, "current_dir": 0.0, "salinity": 33.0, "temperature": 15.0},
+                {"z": 30.0, "salinity": 33.5, "temperature": 12.0}]},
+            "timeseries": {"start_time": 0, "end_time": 4, "time_increment": 1, "units": "hr",
+                           "diffuser": {"effluent_flow": {"increment_hours": 1, "file": "flow.csv"}}}}
+    (tmp_path / "case.json").write_text(json.dumps(case))
+    report = vp.run(tmp_path / "case.json").text_report()
+    assert "cycling period: 3 -> 3.0 hrs" in report
+    assert [line for line in report.splitlines() if line.startswith("Timeseries indices:")] == [
+        f"Timeseries indices: {row}" for row in (0, 1, 2, 0, 1)]

@@ -46,14 +46,14 @@ _FARFIELD_DIFFUSIVITY_LABELS = {
 def text_report(result: "Result") -> str:
     """The whole report as one string; every line ends with a newline."""
     case_dict = result.case.to_dict()
-    lines = parameter_block(result.engine_cases[0].settings, case_dict)
+    lines = parameter_block(result.engine_cases[0].settings, case_dict, result.case.series_info())
     lines.append("")
-    time_series = _series_list(case_dict)
+    has_series = bool(result.case.series_info())
     for number, (output, engine_case, start) in enumerate(
             zip(result.outputs, result.engine_cases, result.case_times), start=1):
         lines += ["", RULE, f"Case {number} (+{start / 3600.0:.2f} hrs):", RULE]
-        if time_series:
-            indices = ", ".join(str(_series_row(series, start)) for series in time_series)
+        if has_series:
+            indices = ", ".join(str(row) for row in result.case.series_rows(number - 1))
             lines.append(f"Timeseries indices: {indices}")
         lines.append("")
         lines += diffuser_table(engine_case, result.case)
@@ -83,7 +83,8 @@ def _setting(label: str, value: Any) -> str:
     return f"{label:<{_LABEL_WIDTH}}{value}"
 
 
-def parameter_block(settings: Settings, case_dict: dict[str, Any]) -> list[str]:
+def parameter_block(settings: Settings, case_dict: dict[str, Any],
+                    series_info: Sequence[dict[str, Any]] = ()) -> list[str]:
     """The "Model Parameters" echo (and "Timeseries Data" block) of legacy §5.5 part 1."""
     s = settings
     lines = [
@@ -129,12 +130,12 @@ def parameter_block(settings: Settings, case_dict: dict[str, Any]) -> list[str]:
         lines.append(f"Shore vector {float(s.dist_to_shore)} m at {float(s.dir_to_shore)}°")
     lines.append(f"Elevation projection plane at {s.elevation_proj_plane:g}°")
     lines.append(f"Output each {float(s.write_step_freq)} steps")
-    lines += timeseries_block(case_dict)
+    lines += timeseries_block(case_dict, series_info)
     return lines
 
 
-def timeseries_block(case_dict: dict[str, Any]) -> list[str]:
-    """The "Timeseries Data" lines (empty without a time series)."""
+def timeseries_block(case_dict: dict[str, Any], series_info: Sequence[dict[str, Any]]) -> list[str]:
+    """The "Timeseries Data" lines (empty without a time series); `series_info` is `Case.series_info()`."""
     series_spec = case_dict.get("timeseries") or {}
     if not series_spec:
         return []
@@ -145,12 +146,12 @@ def timeseries_block(case_dict: dict[str, Any]) -> list[str]:
         f"{_float(series_spec.get('end_time'))} {series_spec.get('end_units') or units}",
         f"Time increment: {_float(series_spec.get('time_increment'))} {series_spec.get('increment_units') or units}",
     ]
-    for number, series in enumerate(_series_list(case_dict), start=1):
+    for number, series in enumerate(series_info, start=1):
         lines.append(f"{number}. {series['where'].capitalize()} timeseries ({series['variable']})")
         lines.append(f"   units:          {series.get('units', '')}")
         if series["where"] == "ambient":
             word = "depth(s)" if series.get("z_is_depth", True) else "height(s)"
-            depths = ", ".join(str(float(d)) for d in series["depths"])
+            depths = ", ".join(str(float(d)) for d in series["levels"])
             lines.append(f"   {word + ':':<16}{depths} {series.get('depth_units', '')}".rstrip())
         increment = float(series.get("increment_hours") or 1.0)
         lines.append(f"   increment:      {increment} hrs")
@@ -160,28 +161,6 @@ def timeseries_block(case_dict: dict[str, Any]) -> list[str]:
 
 def _float(value: Any) -> float:
     return float(value or 0.0)
-
-
-def _series_list(case_dict: dict[str, Any]) -> list[dict[str, Any]]:
-    """The time series of a case dict, diffuser ones first: spec fields + where, variable, rows, depths."""
-    series_spec = case_dict.get("timeseries") or {}
-    found = []
-    for where in ("diffuser", "ambient"):
-        for variable, spec in (series_spec.get(where) or {}).items():
-            rows = [line for line in str(spec.get("csv", "")).splitlines() if line.strip()]
-            depths: list[float] = []
-            if where == "ambient" and rows:
-                depths = [float(cell) for cell in rows[0].split(",") if cell.strip()]
-                rows = rows[1:]
-            found.append({**spec, "where": where, "variable": variable, "rows": len(rows), "depths": depths})
-    return found
-
-
-def _series_row(series: dict[str, Any], start_s: float) -> int:
-    """CSV row used at case time `start_s`: floor(t / increment) modulo the number of rows (spec §12)."""
-    increment_s = float(series.get("increment_hours", 1)) * 3600.0
-    rows = max(series["rows"], 1)
-    return int(math.floor(start_s / increment_s + 1e-9)) % rows
 
 
 # -- 2. per-case tables ----------------------------------------------------------------------------
