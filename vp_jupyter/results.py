@@ -10,7 +10,7 @@ import html
 import json
 import math
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS, CaseOutput, EngineCase, FarFieldOutput, TidalOutput
 
@@ -71,6 +71,7 @@ class Result:
         self.farfield_outputs: list[FarFieldOutput] = (list(farfields) if farfields is not None
                                                        else [FarFieldOutput() for _ in self.outputs])
         self.tidal: TidalOutput = tidal if tidal is not None else TidalOutput()
+        self.run_id: str | None = None          # set when the run is recorded in the archive store
         expected = len(case.case_times)
         if len(self.outputs) != expected or len(self.engine_cases) != expected:
             raise ValueError(f"the case has {expected} case(s) but {len(self.outputs)} output(s) and "
@@ -303,6 +304,48 @@ class Result:
         """:meth:`to_dict` as strict JSON text (no NaN / Infinity)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
 
+    @classmethod
+    def from_dict(cls, data: "Mapping[str, Any]", case: "Case | None" = None) -> "Result":
+        """Rebuild a Result from :meth:`to_dict` output (for example a stored run's ``result.json``).
+
+        `case`: the Case that was run (default: rebuilt from ``data["case"]``). The plume, far-field and
+        tidal tables come back equal, except that values that were not finite (stored as null) come back as
+        NaN. The engine's final element state (``CaseOutput.final``) is not stored: it is None.
+        """
+        from .inputs import Case
+        from .inputs.normalise import MAX_CASES
+
+        per_case = data.get("plume") or []
+        if case is None:
+            case = Case.from_dict(data["case"], max_cases=max(MAX_CASES, len(per_case)))
+        summary = data.get("summary") or []
+        plumes = []
+        for index, entry in enumerate(per_case):
+            columns = entry.get("columns") or {}
+            stop_reason = summary[index].get("stop_reason") if index < len(summary) else None
+            plumes.append(CaseOutput(
+                steps=[int(step) for step in entry.get("steps") or []],
+                statuses=["" if s is None else str(s) for s in entry.get("statuses") or []],
+                columns={name: _floats_from_json(columns.get(name)) for name in PLUME_COLUMNS},
+                memos=list(entry.get("memos") or []),
+                postmemos=list(entry.get("postmemos") or []),
+                stop_reason=stop_reason or ""))
+        farfields = None
+        if data.get("farfield") is not None:
+            farfields = [FarFieldOutput(
+                was_run=bool(entry.get("was_run")),
+                steps=[int(step) for step in entry.get("steps") or []],
+                columns={name: _floats_from_json((entry.get("columns") or {}).get(name))
+                         for name in FARFIELD_COLUMNS},
+                memos=list(entry.get("memos") or []))
+                for entry in data["farfield"]]
+        tidal_data = data.get("tidal") or {}
+        tidal = TidalOutput(was_run=bool(tidal_data.get("was_run")),
+                            buildup=_floats_from_json(tidal_data.get("buildup")),
+                            highest=_float_from_json(tidal_data.get("highest", 0.0)),
+                            memos=list(tidal_data.get("memos") or []))
+        return cls(case, plumes, None, farfields, tidal)
+
     def text_report(self) -> str:
         """The Visual Plumes style text report (see :func:`vp_jupyter.report.text_report`)."""
         from .report import text_report
@@ -462,6 +505,15 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return json_safe(value.item())
     return value
+
+
+def _float_from_json(value: Any) -> float:
+    """A number from :meth:`Result.to_dict` JSON: null (a non-finite value) becomes NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _floats_from_json(values: Any) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values or ()]
 
 
 def _last_values(output: CaseOutput) -> dict[str, float]:

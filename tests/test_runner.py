@@ -1,0 +1,421 @@
+"""The runner: runs in worker processes, chunked series, progress, time limits, dead workers, cancelling.
+
+Worker pools are spawned (as in a server); the tests wait with generous limits and assert no timings
+except the run time limit itself (a 1 s limit on a run that needs far longer).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import vp_jupyter as vp
+from vp_jupyter.inputs import CaseError
+from vp_jupyter.runner import SHUT_DOWN, WORKER_DIED, LocalProcessExecutor, RunFailed, Runner, plan_chunks
+from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
+
+WAIT_S = 120.0          # upper bound for anything to happen on a loaded machine (never reached normally)
+STATUS_KEYS = {"id", "status", "progress", "created", "started", "finished", "duration_s", "error", "source", "owner"}
+
+
+def small_case(*, cases: int = 1, brooks: bool = False) -> dict:
+    """A 1-port diffuser at 20 m in a two-layer ambient, SI units; optionally a time series of
+    `cases` hourly cases (effluent flow varying) and the Brooks far field (as in test_store)."""
+    values = {"diameter": 0.2, "vertical_angle": 10.0, "horizontal_angle": 0.0, "num_ports": 1,
+              "acute_mixing_zone": 500.0, "isopleth": 0.0, "depth": 20.0, "effluent_flow": 0.05,
+              "salinity": 0.0, "temperature": 20.0, "concentration": 100.0}
+    top = {"z": 0.0, "current_speed": 0.12, "current_dir": 90.0, "salinity": 33.0, "temperature": 16.0,
+           "bg_conc": 0.0, "decay_rate": 0.0}
+    bottom = {"z": 25.0, "salinity": 33.6, "temperature": 11.0}
+    model = {"write_step_freq": 5}
+    if brooks:
+        model.update(brooks_far_field=True, ff_increment=400.0)
+        for layer in (top, bottom):
+            layer.update(ff_velocity=0.1, ff_dir=90.0, ff_diff_coeff=0.0004)
+    case = {"name": "runner test", "model": model, "diffuser": {"values": values, "units": {}},
+            "ambient": {"units": {}, "layers": [top, bottom]}}
+    if cases > 1:
+        del values["effluent_flow"]
+        flows = "".join(f"{0.03 + 0.01 * (i % 5):.2f}\n" for i in range(cases))
+        case["timeseries"] = {"start_time": 0, "end_time": cases - 1, "time_increment": 1, "units": "hr",
+                              "diffuser": {"effluent_flow": {"increment_hours": 1, "csv": flows}}}
+    return case
+
+
+def slow_case(cases: int = 2000) -> dict:
+    """Many hourly cases (about 15 ms of work each here, so seconds per chunk of a few hundred), few rows."""
+    case = small_case(cases=cases)
+    case["model"]["write_step_freq"] = 100
+    return case
+
+
+def wait_until(condition, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def assert_same_tables(result: vp.Result, expected: vp.Result) -> None:
+    pd.testing.assert_frame_equal(result.plume, expected.plume)
+    pd.testing.assert_frame_equal(result.farfield, expected.farfield)
+    pd.testing.assert_frame_equal(result.summary(), expected.summary())
+    pd.testing.assert_frame_equal(result.cases, expected.cases)
+    assert result.memos == expected.memos
+    assert result.tidal == expected.tidal
+
+
+def assert_no_partial_runs(store: RunStore) -> None:
+    assert not store.staging.exists() or list(store.staging.iterdir()) == []
+    for folder in store.root.iterdir():
+        if folder.name != ".staging":
+            assert (folder / "meta.json").is_file() and (folder / "case.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> RunStore:
+    return RunStore(tmp_path_factory.mktemp("runner") / "runs")
+
+
+@pytest.fixture(scope="module")
+def runner(store):
+    with Runner(store, max_workers=2) as runner:
+        yield runner
+
+
+class ThreadExecutor:
+    """Another executor behind the same interface (as a Dask one will be): threads in this process."""
+
+    def __init__(self, max_workers: int = 2, fail_with: Exception | None = None):
+        self.max_workers = max_workers
+        self.fail_with = fail_with
+        self._pool = ThreadPoolExecutor(max_workers)
+
+    def submit(self, fn, /, *args) -> Future:
+        if self.fail_with is not None:
+            error = self.fail_with
+
+            def fn(*_args):
+                raise error
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+# ------------------------------------------------------------------------------------------- runs
+
+def test_a_run_succeeds_and_lands_in_the_store(runner, store) -> None:
+    run_id = runner.submit(small_case(), source="api", owner="alice", request={"projectData": {"x": 1}})
+    first = runner.status(run_id)
+    assert set(first) == STATUS_KEYS and first["status"] in ("queued", "running", "succeeded")
+    result = runner.result(run_id, timeout=WAIT_S)
+    assert_same_tables(result, vp.run(small_case()))
+    status = runner.status(run_id)
+    assert status["status"] == "succeeded" and status["error"] is None
+    assert status["progress"] == {"done": 1, "total": 1}
+    assert status["duration_s"] >= 0 and status["finished"] >= status["started"] >= status["created"]
+    record = store.get(run_id)
+    assert (record.status, record.source, record.owner, record.case_count) == ("succeeded", "api", "alice", 1)
+    assert store.load_request(run_id) == {"projectData": {"x": 1}}
+    assert_same_tables(store.load_result(run_id), result)
+    assert runner.active_count() == 0
+
+
+def test_an_independent_series_is_split_over_the_workers_in_case_order(runner, store) -> None:
+    case = small_case(cases=20, brooks=True)
+    run_id = runner.submit(case, source="notebook", owner="bob")
+    result = runner.result(run_id, timeout=WAIT_S)
+    assert runner.max_workers == 2
+    chunks = runner.chunks(run_id)
+    assert len(chunks) >= 4 and chunks[0][0] == 0 and chunks[-1][1] == 20
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    expected = vp.run(case)
+    assert_same_tables(result, expected)
+    assert runner.status(run_id)["progress"] == {"done": 20, "total": 20}
+    assert_same_tables(store.load_result(run_id), expected)
+
+
+def test_a_tidal_buildup_series_runs_as_one_chunk(runner, store) -> None:
+    case = small_case(cases=6)
+    case["model"].update(tidal_pollution_buildup=True, tpb_channel_width=50.0, tpb_segment_length=100.0,
+                         tpb_upstream_dir=90.0, tpb_coast_bin=40, tpb_coast_concentration=0.0,
+                         tpb_mixing_zone_ceil=2.0)
+    run_id = runner.submit(case, source="api")
+    result = runner.result(run_id, timeout=WAIT_S)
+    assert runner.chunks(run_id) == [(0, 6)]
+    expected = vp.run(case)
+    assert expected.tidal.was_run
+    assert_same_tables(result, expected)
+    assert_same_tables(store.load_result(run_id), expected)
+
+
+def test_progress_grows_to_the_total(runner) -> None:
+    run_id = runner.submit(slow_case(60), source="api")
+    seen = []
+    while True:
+        status = runner.status(run_id)
+        seen.append(status["progress"]["done"])
+        if status["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.02)
+    assert status["status"] == "succeeded"
+    assert seen == sorted(seen) and seen[-1] == 60
+    assert status["progress"] == {"done": 60, "total": 60}
+
+
+def test_waiting_does_not_block_the_event_loop(runner) -> None:
+    async def scenario():
+        ticks = 0
+        finished = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not finished.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        run_id = runner.submit(small_case(cases=4), source="ui", owner="carol")
+        ticks_at_submit = ticks
+        status = await asyncio.wait_for(runner.wait(run_id), WAIT_S)
+        finished.set()
+        await task
+        return status, ticks - ticks_at_submit
+
+    status, ticks_while_waiting = asyncio.run(scenario())
+    assert status["status"] == "succeeded" and status["progress"] == {"done": 4, "total": 4}
+    assert ticks_while_waiting > 0
+    result = asyncio.run(asyncio.wait_for(runner.result_async(status["id"]), WAIT_S))
+    assert_same_tables(result, vp.run(small_case(cases=4)))
+
+
+def test_the_archive_maker_is_called_and_its_zip_stored(runner, store) -> None:
+    calls = []
+
+    def make_archive(result, run_id):
+        calls.append(run_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(f"output_{run_id}.txt", result.text_report())
+        return buffer.getvalue()
+
+    run_id = runner.submit(small_case(), source="ui", owner="dan", make_archive=make_archive)
+    assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
+    assert calls == [run_id]
+    with zipfile.ZipFile(store.archive_path(run_id)) as archive:
+        assert archive.namelist() == [f"output_{run_id}.txt"]
+
+    def broken_archive(result, run_id):
+        raise OSError("disk full")
+
+    run_id = runner.submit(small_case(), source="ui", make_archive=broken_archive)
+    status = runner.wait_sync(run_id, WAIT_S)
+    assert status["status"] == "failed" and status["error"] == "building the output archive failed: disk full"
+    with pytest.raises(RunFailed, match="disk full"):
+        runner.result(run_id)
+    assert "result.json" not in store.get(run_id).files
+
+
+def test_unknown_and_invalid_ids(runner) -> None:
+    with pytest.raises(InvalidRunId):
+        runner.status("../../etc/passwd")
+    with pytest.raises(RunNotFound):
+        runner.status("20260101T000000Z-" + "0" * 32)
+    with pytest.raises(RunNotFound):
+        runner.cancel("20260101T000000Z-" + "0" * 32)
+    with pytest.raises(ValueError, match="source"):
+        runner.submit(small_case(), source="carrier pigeon")
+    with pytest.raises(CaseError):
+        runner.submit({"diffuser": {}}, source="api")
+
+
+def test_deleted_runs_are_gone_everywhere(runner, store) -> None:
+    elsewhere = runner.submit(small_case(), source="api")
+    runner.wait_sync(elsewhere, WAIT_S)
+    store.delete(elsewhere)                 # e.g. by another process or the retention policy
+    with pytest.raises(RunNotFound):
+        runner.status(elsewhere)
+    assert elsewhere not in [s["id"] for s in runner.list()]
+
+    finished = runner.submit(small_case(), source="api")
+    runner.wait_sync(finished, WAIT_S)
+    runner.delete(finished)
+    assert not store.exists(finished)
+    with pytest.raises(RunNotFound):
+        runner.status(finished)
+
+    running = runner.submit(slow_case(), source="api")
+    wait_until(lambda: runner.worker_pids(running), "the run to start")
+    runner.delete(running)
+    wait_until(lambda: runner.active_count() == 0, "the deleted run to stop")
+    assert not store.exists(running)
+    with pytest.raises(RunNotFound):
+        runner.status(running)
+    with pytest.raises(RunNotFound):
+        runner.delete(running)
+    assert_no_partial_runs(store)
+
+
+# ------------------------------------------------------------------------------------------- failures
+
+def test_a_killed_worker_fails_its_run_and_the_next_run_succeeds(runner, store) -> None:
+    run_id = runner.submit(slow_case(), source="api", owner="erin")
+    pids = wait_until(lambda: runner.worker_pids(run_id), "a worker to start on the run")
+    os.kill(pids[0], signal.SIGKILL)
+    status = runner.wait_sync(run_id, WAIT_S)
+    assert status["status"] == "failed"
+    assert status["error"] == WORKER_DIED
+    record = store.get(run_id)
+    assert record.status == "failed" and record.error == WORKER_DIED
+    assert set(record.files) == {"meta.json", "case.json"}
+    with pytest.raises(RunFailed, match="died unexpectedly"):
+        runner.result(run_id)
+    assert_no_partial_runs(store)
+
+    run_id = runner.submit(small_case(cases=3), source="api", owner="erin")
+    assert_same_tables(runner.result(run_id, timeout=WAIT_S), vp.run(small_case(cases=3)))
+    assert pids[0] not in runner.executor.worker_pids()
+
+
+def test_a_run_over_its_time_limit_fails_and_the_pool_recovers(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, max_workers=2, timeout_s=1.0) as runner:
+        run_id = runner.submit(slow_case(), source="api")
+        status = runner.wait_sync(run_id, WAIT_S)
+        assert status["status"] == "failed"
+        assert status["error"] == "run exceeded the time limit of 1 s"
+        assert status["progress"]["done"] < 2000
+        record = store.get(run_id)
+        assert record.status == "failed" and "result.json" not in record.files
+        assert_no_partial_runs(store)
+        run_id = runner.submit(small_case(), source="api")
+        assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
+
+
+def test_cancelling_queued_and_running_runs(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, max_workers=1, chunk_size=10_000) as runner:
+        running = runner.submit(slow_case(), source="ui", owner="fay")
+        queued = runner.submit(small_case(), source="ui", owner="fay")
+        other = runner.submit(small_case(), source="api", owner="gus")
+        wait_until(lambda: runner.worker_pids(running), "the first run to start")
+        assert runner.status(queued)["status"] == "queued"
+        assert runner.active_count("fay") == 2 and runner.active_count() == 3
+        listed = {s["id"]: s["status"] for s in runner.list(owner="fay")}
+        assert listed == {running: "running", queued: "queued"}
+
+        assert runner.cancel(queued) is True
+        assert runner.wait_sync(queued, WAIT_S)["status"] == "cancelled"
+        assert store.get(queued).status == "cancelled" and store.get(queued).started is None
+        assert runner.cancel(running) is True
+        status = runner.wait_sync(running, WAIT_S)
+        assert status["status"] == "cancelled" and status["error"] == "the run was cancelled"
+        assert runner.cancel(running) is False
+        assert runner.wait_sync(other, WAIT_S)["status"] == "succeeded"
+        assert [s["status"] for s in runner.list(owner="fay")] == ["cancelled", "cancelled"]
+        assert runner.active_count() == 0
+        assert_no_partial_runs(store)
+
+
+def test_runs_killed_along_with_a_cancelled_run_are_run_again(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="vp_jupyter.runner")
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, max_workers=2, chunk_size=10_000) as runner:
+        doomed = runner.submit(slow_case(), source="api")
+        bystander = runner.submit(slow_case(150), source="api")
+        wait_until(lambda: runner.worker_pids(doomed) and runner.worker_pids(bystander), "both runs to start")
+        assert runner.cancel(doomed)
+        assert runner.wait_sync(doomed, WAIT_S)["status"] == "cancelled"
+        status = runner.wait_sync(bystander, WAIT_S)
+        assert status["status"] == "succeeded", status
+        assert status["progress"] == {"done": 150, "total": 150}
+        assert store.get(bystander).case_count == 150
+    assert f"run {bystander}: cases 1-150 are run again" in caplog.text
+
+
+EXIT_SCRIPT = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from vp_jupyter.runner import Runner
+from vp_jupyter.store import RunStore
+
+if __name__ == "__main__":
+    runner = Runner(RunStore({root!r}), max_workers=1, chunk_size=100_000)
+    run_id = runner.submit({case!r}, source="cli")
+    deadline = time.monotonic() + {wait!r}
+    while not runner.worker_pids(run_id) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(run_id, flush=True)
+    # the script ends without runner.shutdown(): the exit must not wait for the run
+"""
+
+
+def test_exiting_without_shutdown_stops_the_workers_and_records_the_run(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    script = EXIT_SCRIPT.format(repo=str(Path(__file__).resolve().parents[1]), root=str(store.root),
+                                case=slow_case(), wait=WAIT_S)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=4 * WAIT_S)
+    assert done.returncode == 0, done.stderr
+    record = store.get(done.stdout.strip())
+    assert (record.status, record.error) == ("cancelled", SHUT_DOWN)    # not left to run to the end
+    assert_no_partial_runs(store)
+
+
+def test_a_case_error_in_the_worker_fails_the_run_with_its_message(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    error = CaseError(["case 2: the model refused this case"])
+    with Runner(store, executor=ThreadExecutor(fail_with=error)) as runner:
+        run_id = runner.submit(small_case(cases=3), source="cli")
+        status = runner.wait_sync(run_id, WAIT_S)
+    assert status["status"] == "failed" and status["error"] == str(error)
+    assert store.get(run_id).error == str(error)
+
+
+def test_any_executor_with_the_small_interface_will_do(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    case = small_case(cases=5)
+    with Runner(store, executor=ThreadExecutor(), max_cases=5) as runner:
+        run_id = runner.submit(case, source="cli")
+        assert_same_tables(runner.result(run_id, timeout=WAIT_S), vp.run(case))
+        with pytest.raises(CaseError, match="at most 5"):
+            runner.submit(small_case(cases=6), source="cli")
+        # a later runner on the same store answers from the store
+    with Runner(store, executor=ThreadExecutor()) as later:
+        assert later.status(run_id)["status"] == "succeeded"
+        assert asyncio.run(later.wait(run_id))["progress"] == {"done": 5, "total": 5}
+        assert_same_tables(later.result(run_id), vp.run(case))
+        assert [s["id"] for s in later.list()] == [run_id]
+
+
+# ------------------------------------------------------------------------------------------- pieces
+
+def test_chunk_plan() -> None:
+    assert plan_chunks(1, False, 2) == [(0, 1)]
+    assert plan_chunks(20, True, 2) == [(0, 20)]
+    assert plan_chunks(20, False, 2) == [(0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 18), (18, 20)]
+    big = plan_chunks(8760, False, 2)
+    assert big[0] == (0, 250) and big[-1][1] == 8760 and len(big) == 36
+    assert plan_chunks(5, False, 2, chunk_size=2) == [(0, 2), (2, 4), (4, 5)]
+
+
+def test_the_executor_never_forks() -> None:
+    with pytest.raises(ValueError, match="fork"):
+        LocalProcessExecutor(mp_context="fork")
+    import multiprocessing
+    with pytest.raises(ValueError, match="fork"):
+        LocalProcessExecutor(mp_context=multiprocessing.get_context("fork"))

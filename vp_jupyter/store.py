@@ -1,0 +1,556 @@
+"""The archive store: one folder per run under one root, written atomically, shared by every entry point.
+
+    root/
+      <run id>/                 a finished run (appears only when complete: staged, then renamed)
+        meta.json               RunRecord: id, owner, source, created, status, timings, engine version, …
+        case.json               the case as normalised JSON (time-series files inlined, see below)
+        result.json             Result.to_dict() (succeeded runs only)
+        request.json | request.bin   the original request, when the run came from the web UI or the API
+        request_files/<name>    uploaded parts of that request (CSV time series)
+        output_<run id>.zip     the legacy zip archive, when one was made
+      .staging/                 folders being written or deleted; leftovers of a crash (see clean_staging)
+
+Run ids are a UTC timestamp plus 128 random bits (`20261125T173724Z-<32 hex>`). Every public method checks
+an id against `RUN_ID_PATTERN` before any path is built, and paths are resolved and verified to stay
+directly under the root, so a crafted id or a planted symlink never reaches outside it.
+
+The root is the `root` argument, else the environment variable `VP_JUPYTER_STORE`, else
+`<jupyter data dir>/vp_jupyter/runs`. Several processes (the server, notebook kernels) may share one root:
+writes are atomic renames, readers skip folders that vanish or cannot be read.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inputs import Case
+    from .results import Result
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "VP_JUPYTER_STORE"
+STAGING = ".staging"
+META_FORMAT = 1
+
+# `[0-9]`, not `\d`: `\d` also matches non-ASCII digits
+RUN_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{32}")
+SOURCES = ("notebook", "ui", "api", "cli")
+STATUSES = ("succeeded", "failed", "cancelled")
+
+META_FILE = "meta.json"
+CASE_FILE = "case.json"
+RESULT_FILE = "result.json"
+REQUEST_JSON = "request.json"
+REQUEST_BIN = "request.bin"
+REQUEST_FILES = "request_files"
+
+# names of uploaded request parts: no separators, no leading dot
+_PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_MAX_OWNER = 256
+
+
+class InvalidRunId(ValueError):
+    """Text that is not a run id (checked before any file-system access)."""
+
+
+class RunNotFound(KeyError):
+    """No such run in the store (or the run has no such part, e.g. no result or no archive)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else "run not found"
+
+
+# ------------------------------------------------------------------------------------------- run ids
+
+def new_run_id(now: float | None = None) -> str:
+    """A new unguessable run id: UTC timestamp (to the second) + 128 random bits as 32 lowercase hex."""
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    return f"{stamp:%Y%m%dT%H%M%SZ}-{secrets.token_hex(16)}"
+
+
+def check_run_id(text: Any) -> str:
+    """`text` if it is a well-formed run id, else InvalidRunId (nothing else is ever turned into a path)."""
+    if not isinstance(text, str) or RUN_ID_PATTERN.fullmatch(text) is None:
+        shown = repr(text) if not isinstance(text, str) or len(text) <= 80 else repr(text[:80]) + "…"
+        raise InvalidRunId(f"not a valid run id: {shown}")
+    return text
+
+
+# ------------------------------------------------------------------------------------------- time
+
+def iso_time(value: Any) -> str | None:
+    """ISO-8601 UTC text (`2026-11-25T17:37:24.123456Z`) of an epoch (s), a datetime or ISO text; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_time(value)
+    if isinstance(value, datetime):
+        stamp = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        stamp = datetime.fromtimestamp(float(value), timezone.utc)
+    else:
+        raise TypeError(f"expected a time (epoch seconds, datetime or ISO text), got {type(value).__name__}")
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """A timezone-aware datetime from ISO-8601 text (a trailing Z is UTC; no offset is taken as UTC)."""
+    stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return parse_time(iso_time(value)).timestamp()
+
+
+# ------------------------------------------------------------------------------------------- record
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The metadata of a stored run (`meta.json`). Times are ISO-8601 UTC text; `files` lists the run's
+    files relative to its folder (`meta.json` included)."""
+    id: str
+    owner: str
+    source: str
+    created: str
+    status: str
+    started: str | None
+    finished: str | None
+    duration_s: float | None
+    engine_version: str
+    case_name: str
+    case_count: int
+    error: str | None = None
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["files"] = list(self.files)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunRecord":
+        names = cls.__dataclass_fields__
+        values = {k: v for k, v in data.items() if k in names}
+        values["id"] = check_run_id(values.get("id"))
+        values["files"] = tuple(values.get("files") or ())
+        if values.get("status") not in STATUSES:
+            raise ValueError(f"unknown run status {values.get('status')!r}")
+        return cls(**values)
+
+
+# ------------------------------------------------------------------------------------------- store
+
+def default_root() -> Path:
+    """`$VP_JUPYTER_STORE`, else `<jupyter data dir>/vp_jupyter/runs`."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    try:
+        from jupyter_core.paths import jupyter_data_dir
+        data_dir = Path(jupyter_data_dir())
+    except ImportError:
+        data_dir = Path("~/.local/share/jupyter").expanduser()
+    return data_dir / "vp_jupyter" / "runs"
+
+
+class RunStore:
+    """Runs stored as folders under `root` (see the module docstring for the layout).
+
+    `max_age_s` / `max_total_bytes`: the retention policy `apply_retention()` applies when called without
+    arguments (both None, the default: keep everything). `fsync`: flush files and folders to disk before a
+    run becomes visible, so a power cut cannot leave a visible but truncated run.
+    """
+
+    def __init__(self, root: "str | os.PathLike | None" = None, *, max_age_s: float | None = None,
+                 max_total_bytes: int | None = None, fsync: bool = True):
+        base = Path(root).expanduser() if root is not None else default_root()
+        self.root = Path(os.path.abspath(base))
+        self.max_age_s = _non_negative("max_age_s", max_age_s)
+        self.max_total_bytes = _non_negative("max_total_bytes", max_total_bytes)
+        self.fsync = fsync
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    # -- paths -------------------------------------------------------------------------------------
+
+    @property
+    def staging(self) -> Path:
+        return self.root / STAGING
+
+    def _real_root(self) -> Path:
+        return self.root.resolve()
+
+    def _run_dir(self, run_id: Any, must_exist: bool = True) -> Path:
+        """The folder of `run_id` (checked id, no symlink, directly under the root)."""
+        run_id = check_run_id(run_id)
+        path = self.root / run_id
+        if must_exist:
+            if path.is_symlink() or not path.is_dir():
+                raise RunNotFound(f"no run {run_id} in {self.root}")
+            if path.resolve().parent != self._real_root():
+                raise RunNotFound(f"no run {run_id} in {self.root}")
+        return path
+
+    def _file(self, run_id: Any, name: str, what: str) -> Path:
+        path = self._run_dir(run_id) / name
+        if path.is_symlink() or not path.is_file():
+            raise RunNotFound(f"run {run_id} has no {what}")
+        return path
+
+    def _ensure_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.staging.mkdir(exist_ok=True, mode=0o700)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def save(self, case: "Case", result: "Result | None" = None, *, source: str, owner: str = "",
+             status: str, started: Any = None, finished: Any = None, created: Any = None,
+             request: Any = None, request_files: "Mapping[str, bytes] | None" = None,
+             error: str | None = None, archive_bytes: bytes | None = None,
+             run_id: str | None = None) -> RunRecord:
+        """Store one run atomically and return its record.
+
+        Everything is written to a folder in `.staging` and renamed to `root/<run id>` at the end: a
+        crash leaves at most a staging leftover (`clean_staging`), never a half run. `status` is
+        succeeded (a `result` is required), failed or cancelled (`error` says why; a result is not
+        stored). `request`: the original request, a JSON value (`request.json`) or raw bytes / text
+        (`request.bin`); `request_files`: its uploaded parts, name -> bytes. Times are epoch seconds,
+        datetimes or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
+        """
+        from . import __version__
+
+        run_id = check_run_id(run_id) if run_id is not None else new_run_id()
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)} (got {source!r})")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
+        if not isinstance(owner, str) or len(owner) > _MAX_OWNER:
+            raise ValueError(f"owner must be a string of at most {_MAX_OWNER} characters")
+        if status == "succeeded" and result is None:
+            raise ValueError("a succeeded run needs its result")
+        if error is not None and not isinstance(error, str):
+            raise TypeError("error must be a string or None")
+        for name in request_files or {}:
+            if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None:
+                raise ValueError(f"not a valid request part name: {name!r}")
+        started_s, finished_s = _epoch(started), _epoch(finished)
+        created_s = _epoch(created) if created is not None else (started_s if started_s is not None else time.time())
+        final = self._run_dir(run_id, must_exist=False)
+        if os.path.lexists(final):
+            raise FileExistsError(f"run {run_id} already exists in {self.root}")
+
+        case_dict = self_contained_case(case.to_dict())
+        self._ensure_dirs()
+        work = self.staging / f"{run_id}.{secrets.token_hex(4)}.new"
+        work.mkdir(mode=0o700)
+        try:
+            files = [CASE_FILE]
+            self._write_json(work / CASE_FILE, case_dict)
+            if result is not None and status == "succeeded":
+                data = result.to_dict()
+                data["case"] = case_dict
+                self._write_json(work / RESULT_FILE, data)
+                del data
+                files.append(RESULT_FILE)
+            if request is not None:
+                if isinstance(request, (bytes, bytearray, memoryview, str)):
+                    raw = request.encode("utf-8") if isinstance(request, str) else bytes(request)
+                    self._write_bytes(work / REQUEST_BIN, raw)
+                    files.append(REQUEST_BIN)
+                else:
+                    self._write_json(work / REQUEST_JSON, request)
+                    files.append(REQUEST_JSON)
+            if request_files:
+                (work / REQUEST_FILES).mkdir()
+                for name, content in request_files.items():
+                    self._write_bytes(work / REQUEST_FILES / name, bytes(content))
+                    files.append(f"{REQUEST_FILES}/{name}")
+            if archive_bytes is not None:
+                name = archive_name(run_id)
+                self._write_bytes(work / name, bytes(archive_bytes))
+                files.append(name)
+            files.append(META_FILE)
+            record = RunRecord(
+                id=run_id, owner=owner, source=source, created=iso_time(created_s), status=status,
+                started=iso_time(started_s), finished=iso_time(finished_s),
+                duration_s=(finished_s - started_s) if started_s is not None and finished_s is not None else None,
+                engine_version=__version__, case_name=case.name, case_count=len(case.case_times),
+                error=error, files=tuple(sorted(files)))
+            self._write_json(work / META_FILE, {"format": META_FORMAT, **record.to_dict()})
+            if self.fsync:
+                _fsync_dir(work)
+            os.rename(work, final)          # atomic: the run appears complete or not at all
+            if self.fsync:
+                _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return record
+
+    def _write_json(self, path: Path, value: Any) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+            self._flush(handle)
+
+    def _write_bytes(self, path: Path, data: bytes) -> None:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            self._flush(handle)
+
+    def _flush(self, handle: Any) -> None:
+        if self.fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRecord:
+        """The record of a stored run (RunNotFound if there is none)."""
+        path = self._file(run_id, META_FILE, "metadata")
+        try:
+            return RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as err:
+            raise RunNotFound(f"run {run_id} has unreadable metadata ({err})") from None
+
+    def exists(self, run_id: str) -> bool:
+        try:
+            self.get(run_id)
+        except RunNotFound:
+            return False
+        return True
+
+    def load_case(self, run_id: str) -> "Case":
+        """The Case of a stored run."""
+        from .inputs import Case
+        from .inputs.normalise import MAX_CASES
+
+        path = self._file(run_id, CASE_FILE, "case")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        count = self.get(run_id).case_count
+        return Case.from_dict(data, max_cases=max(MAX_CASES, count))
+
+    def load_result(self, run_id: str) -> "Result":
+        """The Result of a stored (succeeded) run, rebuilt from result.json and case.json."""
+        from .results import Result
+
+        path = self._file(run_id, RESULT_FILE, "result (it did not succeed)")
+        case = self.load_case(run_id)
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return Result.from_dict(data, case=case)
+
+    def load_request(self, run_id: str) -> Any:
+        """The original request of a run: the JSON value, or bytes for a raw request; None when none was stored."""
+        folder = self._run_dir(run_id)
+        if (folder / REQUEST_JSON).is_file():
+            return json.loads(self._file(run_id, REQUEST_JSON, "request").read_text(encoding="utf-8"))
+        if (folder / REQUEST_BIN).is_file():
+            return self._file(run_id, REQUEST_BIN, "request").read_bytes()
+        return None
+
+    def load_request_file(self, run_id: str, name: str) -> bytes:
+        """One uploaded part of the original request."""
+        if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None:
+            raise RunNotFound(f"run {run_id} has no request part {name!r}")
+        return self._file(run_id, f"{REQUEST_FILES}/{name}", f"request part {name!r}").read_bytes()
+
+    def archive_path(self, run_id: str) -> Path:
+        """Path of the run's legacy zip archive (RunNotFound if the run or its archive is absent)."""
+        return self._file(run_id, archive_name(run_id), "archive")
+
+    def list(self, source: str | None = None, owner: str | None = None, status: str | None = None,
+             limit: int | None = None) -> list[RunRecord]:
+        """Stored runs, newest first, optionally only those of one source / owner / status."""
+        records = []
+        for name in self._run_names():
+            try:
+                record = self.get(name)
+            except (RunNotFound, OSError):
+                continue                    # vanished or unreadable: not a run
+            if record.id != name:
+                continue
+            if ((source is not None and record.source != source) or (owner is not None and record.owner != owner)
+                    or (status is not None and record.status != status)):
+                continue
+            records.append(record)
+        records.sort(key=lambda r: (_sort_time(r.created), r.id), reverse=True)
+        return records if limit is None else records[:max(0, int(limit))]
+
+    def _run_names(self) -> list[str]:
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        return [e.name for e in entries if RUN_ID_PATTERN.fullmatch(e.name) and not e.is_symlink()]
+
+    def size(self, run_id: str) -> int:
+        """Bytes used by a run's files."""
+        return _tree_size(self._run_dir(run_id))
+
+    # -- removing ----------------------------------------------------------------------------------
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run. It disappears at once (renamed into staging), then its files are removed."""
+        folder = self._run_dir(run_id)
+        self._ensure_dirs()
+        doomed = self.staging / f"{run_id}.{secrets.token_hex(4)}.deleted"
+        try:
+            os.rename(folder, doomed)
+        except FileNotFoundError:
+            raise RunNotFound(f"no run {run_id} in {self.root}") from None
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def apply_retention(self, max_age_s: float | None = None, max_total_bytes: int | None = None, *,
+                        keep: Iterable[str] = ()) -> list[str]:
+        """Delete runs older than `max_age_s`, then the oldest runs until the store holds at most
+        `max_total_bytes`. Arguments left None take the store's configured policy (off by default).
+        Runs named in `keep` are never removed. Returns the removed ids, oldest first."""
+        max_age_s = _non_negative("max_age_s", max_age_s if max_age_s is not None else self.max_age_s)
+        max_total = _non_negative("max_total_bytes",
+                                  max_total_bytes if max_total_bytes is not None else self.max_total_bytes)
+        if max_age_s is None and max_total is None:
+            return []
+        kept = set(keep)
+        oldest_first = list(reversed(self.list()))
+        removed: list[str] = []
+
+        def remove(run_id: str) -> bool:
+            try:
+                self.delete(run_id)
+            except RunNotFound:
+                return False                # someone else removed it
+            removed.append(run_id)
+            return True
+
+        remaining = []
+        now = time.time()
+        for record in oldest_first:
+            too_old = max_age_s is not None and now - _sort_time(record.created) > max_age_s
+            if too_old and record.id not in kept:
+                remove(record.id)
+            else:
+                remaining.append(record)
+        if max_total is not None:
+            sizes = {}
+            for record in remaining:
+                try:
+                    sizes[record.id] = self.size(record.id)
+                except (RunNotFound, OSError):
+                    sizes[record.id] = 0
+            total = sum(sizes.values())
+            for record in remaining:
+                if total <= max_total:
+                    break
+                if record.id not in kept and remove(record.id):
+                    total -= sizes[record.id]
+        return removed
+
+    def clean_staging(self, older_than_s: float = 3600.0) -> list[str]:
+        """Remove staging leftovers (writes or deletions interrupted by a crash) not touched for
+        `older_than_s` seconds; younger ones may be writes in progress in another process. Returns
+        the names removed."""
+        try:
+            entries = list(os.scandir(self.staging))
+        except FileNotFoundError:
+            return []
+        removed = []
+        now = time.time()
+        for entry in entries:
+            try:
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue
+            if age < older_than_s:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+            removed.append(entry.name)
+        return sorted(removed)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def archive_name(run_id: str) -> str:
+    """File name of a run's legacy zip archive (legacy HTTP API §6.3)."""
+    return f"output_{check_run_id(run_id)}.zip"
+
+
+def self_contained_case(case_dict: dict[str, Any]) -> dict[str, Any]:
+    """The case JSON with every time series read from a file inlined as `csv`, so a stored case does not
+    depend on files outside the store. A file that cannot be read keeps its reference."""
+    series_block = case_dict.get("timeseries")
+    if not isinstance(series_block, dict):
+        return case_dict
+    for where in ("diffuser", "ambient"):
+        for series in (series_block.get(where) or {}).values():
+            path = series.get("file") if isinstance(series, dict) else None
+            if not path:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as err:
+                log.warning("stored case keeps a reference to %s (cannot inline it: %s)", path, err)
+                continue
+            del series["file"]
+            series["csv"] = text
+    return case_dict
+
+
+def _sort_time(created: str) -> float:
+    try:
+        return parse_time(created).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:                         # e.g. platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _non_negative(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0 or None (got {value!r})")
+    return value
