@@ -1,6 +1,27 @@
-"""Jupyter configuration for vp-jupyter (placeholder).
+"""Jupyter server configuration for vp-jupyter: the embedded default of `jupyter server --config=jupyter_config.py`.
 
-The vp-jupyter Jupyter server extension (legacy Visual Plumes HTTP API, JSON API, archive store) arrives
-with a later issue, and its settings will be configured here (`jupyter server --config=jupyter_config.py`,
-where Jupyter provides `c = get_config()`). Until then this file configures nothing.
+Every VisualPlumesApp setting is listed with its default; change what you need. The run archive is
+shared: runs started from the web UI, the JSON API and notebooks (which inherit VP_JUPYTER_STORE from
+this server) all land in the same store.
 """
+c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
+
+c.ServerApp.jpserver_extensions = {"vp_jupyter": True}
+
+# The Visual Plumes web UI's development origins: the UI may call the legacy run endpoint from here with
+# the Jupyter login cookie (log in once at the server's URL in the same browser). legacy-http-api.md §12.
+c.VisualPlumesApp.allowed_origins = ["http://localhost:3001", "http://127.0.0.1:3001"]
+
+# Run archive: "" = $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs
+c.VisualPlumesApp.store_root = ""
+# Model runs go to a process pool (never forked inside the server)
+c.VisualPlumesApp.max_workers = 0                    # 0 = one worker per CPU core
+c.VisualPlumesApp.mp_start_method = "spawn"          # or "forkserver"
+# Limits
+c.VisualPlumesApp.run_timeout = 600.0                # seconds of wall clock per run
+c.VisualPlumesApp.max_cases = 100_000                # cases (time slices) per run
+c.VisualPlumesApp.max_upload_bytes = 20 * 1024 * 1024
+c.VisualPlumesApp.max_concurrent_runs_per_user = 4
+# Retention of stored runs (0 = off)
+c.VisualPlumesApp.retention_max_age_days = 0.0
+c.VisualPlumesApp.retention_max_total_mb = 0.0

@@ -35,3 +35,6 @@ def reference_dir() -> Path:
 @pytest.fixture
 def spec_dir() -> Path:
     return require_shared(SPEC)
+
+# pytest-jupyter: jp_serverapp / jp_fetch fixtures for the server extension tests
+pytest_plugins = ["pytest_jupyter.jupyter_server"]

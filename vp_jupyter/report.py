@@ -322,6 +322,7 @@ def _farfield_columns(case: Any, settings: Settings) -> list[tuple[str, str, str
 
     diffuser, ambient = case.diffuser_units, case.ambient_units
     speed, direction, concentration = ambient["ff_velocity"], ambient["ff_dir"], diffuser["concentration"]
+    background = ambient["bg_conc"]      # the ambient background unit, as the legacy far-field headers show it
 
     def to(unit: "Unit") -> Callable[[float], float]:
         return lambda value: from_si(value, unit)
@@ -339,7 +340,7 @@ def _farfield_columns(case: Any, settings: Settings) -> list[tuple[str, str, str
         ("Current direction", "ff_dir", direction.label, 0, 1, to(direction)),
         ("Width", "width", "m", 8, 0, same),
         ("Distance", "distance", "m", 9, 1, same),
-        ("Background concentration", "background", concentration.label, 0, 4, to(concentration)),
+        ("Background concentration", "background", background.label, 0, 4, to(background)),
         ("Concentration", "concentration", concentration.label, 0, 4, to(concentration)),
         ("Dilution", "dilution", "", 9, 1, same),
         ("Decay rate", "decay_rate", "s-1", 0, 1, same),
@@ -352,8 +353,8 @@ def farfield_table(farfield: FarFieldOutput, case: Any, settings: Settings) -> l
     """The Brooks far-field table of one case (legacy §5.5): header, units, one line per far-field row.
 
     Time in hours, the current in the ambient far-field speed / direction units, width and distance in m,
-    background and concentration in the diffuser concentration units, decay in s-1 (as Visual Plumes
-    reports it), dispersion in m0.67/s2; no step column. A column is as wide as the larger of 6 and its
+    background in the ambient background units, concentration in the diffuser concentration units, decay
+    in s-1 (as Visual Plumes reports it), dispersion in m0.67/s2; no step column. A column is as wide as the larger of 6 and its
     label (+1 but for the first column), at least its variable's minimum width; values carry thousands
     separators.
     """
