@@ -5,7 +5,7 @@ import math
 from typing import Optional, Sequence
 
 from .decay import decay_rate_from_light
-from .seawater import density
+from .seawater import density, density_st
 from .types import Ambient, VariableProfile
 
 
@@ -97,6 +97,15 @@ class AmbientColumn:
         order = ("temperature", "salinity", "current_speed", "current_dir", "bg_conc", "decay_rate",
                  "ff_velocity", "ff_dir", "ff_diff_coeff")
         self.profiles = [(name, ambient.profiles[name]) for name in order]
+        # the variables the step loop needs, grouped by shared depth lists (the bracketing of spec §5.3
+        # is computed once per group and step)
+        groups: dict[tuple[float, ...], list[tuple[str, VariableProfile]]] = {}
+        for name, prof in self.profiles[:6]:
+            groups.setdefault(prof.depths, []).append((name, prof))
+        self.near_groups = [(depths, members, any(p.surface == "LINEAR_TO_ZERO" or p.bottom != "CONSTANT"
+                                                  for _, p in members)
+                             or any(n == "current_dir" for n, _ in members) and vector_averaging)
+                            for depths, members in groups.items()]
 
     def _value(self, name: str, prof: VariableProfile, d: float) -> float:
         depths, values = prof.depths, prof.values
@@ -135,6 +144,50 @@ class AmbientColumn:
             theta = v_l + _shortest_turn(v_l, v_u) * (z_l - d) / (z_l - z_u) if z_l != z_u else v_l
             return theta % 360.0
         return v_u + z_f * (v_l - v_u)
+
+    def evaluate_near(self, depth: float, out: AmbientState) -> AmbientState:
+        """The step loop's ambient at `depth`: temperature, salinity, current, background and decay,
+        density and the current vector (spec §5.3; the far-field variables are left as they were).
+        Same numbers as `evaluate`, with the bracketing done once per shared depth list."""
+        d = depth
+        if d <= 0.0:
+            self.surfaced = True
+            d = 0.0
+        for depths, members, special in self.near_groups:
+            n = len(depths)
+            if special or n == 1 or d < depths[0] or d <= 0.0:
+                for name, prof in members:
+                    setattr(out, name, self._value(name, prof, d))
+                continue
+            i = n - 1
+            for k in range(n):
+                if d <= depths[k]:
+                    i = k
+                    break
+            z_l, z_u = depths[i], depths[i - 1]
+            if d > z_l:           # below the deepest point, every member CONSTANT here
+                for name, prof in members:
+                    setattr(out, name, prof.values[i])
+                continue
+            z_f = (d - z_u) / (z_l - z_u) if z_l != z_u else 0.0
+            for name, prof in members:
+                values = prof.values
+                v_u = values[i - 1]
+                setattr(out, name, v_u + z_f * (values[i] - v_u))
+        out.depth = d
+        if self.decay_is_light:
+            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, d,
+                                                   self.bacteria_model, self.light_absorb_coeff)
+        if out.decay_rate < 0.0:
+            out.decay_rate = 0.0
+        if self.at_equilibrium:
+            out.density = density_st(out.salinity, out.temperature)
+        else:
+            out.density = density(out.salinity, out.temperature, d, False)
+        theta = out.current_dir * (math.pi / 180.0)
+        out.ux = out.current_speed * math.cos(theta)
+        out.uy = out.current_speed * math.sin(theta)
+        return out
 
     def evaluate(self, depth: float, out: AmbientState, near_field: bool = True) -> AmbientState:
         """Fill `out` with the ambient at `depth` (m); spec §5.3."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .ambient import AmbientColumn, AmbientState
-from .seawater import density
+from .seawater import density, density_pst, density_st
 from .types import MAX_STEPS, MISSING, CaseOutput, EngineCase, FinalState
 
 G = 9.807                          # spec §0; gravity vector (0, 0, −G)
@@ -151,6 +151,7 @@ class _Isopleth:
 def run_um3(case: EngineCase) -> CaseOutput:
     """Run the UM3 near field for one case (spec §6–§9)."""
     st, dif, amb_in = case.settings, case.diffuser, case.ambient
+    sqrt = math.sqrt
     out = CaseOutput()
     column = AmbientColumn(amb_in, vector_averaging=st.current_vector_averaging,
                            at_equilibrium=st.at_equilibrium, bacteria_model=st.bacteria_model,
@@ -248,14 +249,14 @@ def run_um3(case: EngineCase) -> CaseOutput:
         nvx, nvy, nvz = _rescale(1.0, *_cross(vx, vy, vz, 0.0, 0.0, -G))
     alx, aly, alz = nvx, nvy, nvz                   # v_align, the diffuser axis
     aox, aoy, aoz = _rescale(mz_distance, v0x, v0y, v0z)   # A_o
-    ao_len = _norm(aox, aoy, aoz)
+    ao_len = sqrt(aox * aox + aoy * aoy + aoz * aoz)
 
     iso = _Isopleth(case, initial_diameter)
     a2 = a3 = a4 = a5 = 1.0
     phi = 0.0
     v_ave = 0.0
     merge_limit = 0.0
-    b = b_prev = _norm(bx, by, bz)
+    b = b_prev = sqrt(bx * bx + by * by + bz * bz)
     hist_old_z = hist_new_z = rz
     hist_old_d = hist_new_d = diameter
     reversals = traps = 0
@@ -344,16 +345,20 @@ def run_um3(case: EngineCase) -> CaseOutput:
         memos.append("Isopleth value above the effluent concentration: no plume inside the isopleth, run stopped.")
     n = 0
 
+    step_length = 0.0
     while not done and not atvmxz:
         n += 1
         # ---- spec §7.1 entrainment, from the end-of-previous-step values
-        disp = _norm(drx, dry, drz) if n > 1 else speed * dt
+        disp = step_length if n > 1 else speed * dt
         db = b - b_prev
-        if _angle(0.0, 0.0, -G, vx, vy, vz) != 0.0:
+        turning = _angle(vpx, vpy, vpz, vx, vy, vz)      # turning during the previous step
+        vmag = sqrt(vx * vx + vy * vy + vz * vz)
+        # angle(G, V) != 0, i.e. unit(G)·unit(V) < 1 with unit(G) = (0, 0, −1) exactly
+        if vmag == 0.0 or -(vz / vmag) < 1.0:
             nvx, nvy, nvz = _rescale(1.0, *_cross(vx, vy, vz, 0.0, 0.0, -G))
         uax, uay = amb.ux, amb.uy
         # U_par = perp(U_a, N_v): the current in the trajectory plane; U_perp the cross-flow
-        nv_len = _norm(nvx, nvy, nvz)
+        nv_len = sqrt(nvx * nvx + nvy * nvy + nvz * nvz)
         if nv_len == 0.0:
             upx, upy, upz = uax, uay, 0.0
         else:
@@ -361,9 +366,8 @@ def run_um3(case: EngineCase) -> CaseOutput:
             k_ = uax * ex + uay * ey
             upx, upy, upz = uax - k_ * ex, uay - k_ * ey, -k_ * ez
         uqx, uqy, uqz = uax - upx, uay - upy, -upz
-        u_par = _norm(upx, upy, upz)
-        u_perp = _norm(uqx, uqy, uqz)
-        vmag = _norm(vx, vy, vz)
+        u_par = sqrt(upx * upx + upy * upy + upz * upz)
+        u_perp = sqrt(uqx * uqx + uqy * uqy + uqz * uqz)
         if vmag == 0.0:
             vmag = 1e-12
         sin_t = vz / vmag
@@ -376,7 +380,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
             s_half = MISSING
         else:
             vh_len = math.hypot(vx, vy)
-            al_len = _norm(alx, aly, alz)
+            al_len = sqrt(alx * alx + aly * aly + alz * alz)
             c_al = (alx * vx + aly * vy) / (al_len * vh_len) if vh_len != 0.0 and al_len != 0.0 else 0.0
             if abs(c_al) < COS_20:
                 s_half = abs(0.5 * spacing * math.sin(_angle(alx, aly, alz, vx, vy, 0.0)))
@@ -396,9 +400,9 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if disp != 0.0:
             dot_uv = upx * vx + upy * vy + upz * vz
             rgro = abs(PI / disp * cos_t * db * a2 * u_par * k_ent) if (dot_uv > 0.0) == (db > 0.0) else 0.0
-            rc_len = _norm(rcx, rcy, rcz)
+            rc_len = sqrt(rcx * rcx + rcy * rcy + rcz * rcz)
             v_dot_rc = (vx * rcx + vy * rcy + vz * rcz) / rc_len if rc_len != 0.0 else 0.0
-            curv = (PI / 2.0) * b * b * _angle(vpx, vpy, vpz, vx, vy, vz) / disp * height * amb.density * a4 \
+            curv = (PI / 2.0) * b * b * turning / disp * height * amb.density * a4 \
                 * (v_dot_rc + v_ind)
             if upx * rcx + upy * rcy + upz * rcz < 0.0:
                 curv = -curv
@@ -425,12 +429,12 @@ def run_um3(case: EngineCase) -> CaseOutput:
 
         # ---- spec §7.2 adaptive time step
         if n > 1:
-            gamma = max(dm / (0.02 * mass), _angle(vx, vy, vz, vpx, vpy, vpz) / 0.005)
+            gamma = max(dm / (0.02 * mass), turning / 0.005)
             if gamma > 0.0:
                 dt /= gamma
                 dm /= gamma
         # ---- spec §7.3 overlap reduction
-        rc_len = _norm(rcx, rcy, rcz)
+        rc_len = sqrt(rcx * rcx + rcy * rcy + rcz * rcz)
         if rc_len < diameter:
             dm *= rc_len / diameter
             lap = True
@@ -447,14 +451,15 @@ def run_um3(case: EngineCase) -> CaseOutput:
         total = mass + dm
         sal = (mass * sal + dm * amb.salinity) / total
         temp = (mass * temp + dm * amb.temperature) / total
-        rho = density(sal, temp, start_depth, eq)
+        rho = density_st(sal, temp) if eq else density_pst(sal, temp, start_depth)
         drho = amb.density - rho
         total_time += dt
         vx = (mass * vx + dm * uax) / total
         vy = (mass * vy + dm * uay) / total
         vz = mass * vz / total + drho / rho * G * dt
         drx, dry, drz = vx * dt, vy * dt, vz * dt
-        path_length += _norm(drx, dry, drz)
+        step_length = sqrt(drx * drx + dry * dry + drz * drz)
+        path_length += step_length
         rx += drx
         ry += dry
         rz += drz
@@ -477,8 +482,8 @@ def run_um3(case: EngineCase) -> CaseOutput:
         merging = sep * sep_prev < 0.0 or (n_ports > 1 and 0.0 < merge_limit < diameter)
         if b > s_half:
             b *= math.sqrt(PI / (PI - 2.0 * phi + 2.0 * math.cos(phi) * math.sin(phi)))
-        speed_prev = _norm(vpx, vpy, vpz)
-        speed = _norm(vx, vy, vz)
+        speed_prev = sqrt(vpx * vpx + vpy * vpy + vpz * vpz)
+        speed = sqrt(vx * vx + vy * vy + vz * vz)
         if speed != 0.0 and speed_prev != 0.0:
             height *= speed / speed_prev
         dilution = mass * rho_eff / (rho * mass0)
@@ -489,7 +494,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         diameter = 2.0 * b
         hist_old_z, hist_old_d = hist_new_z, hist_new_d
         hist_new_z, hist_new_d = rz, diameter
-        column.evaluate(start_depth, amb)        # spec §7.4 item 18: the one-step ambient lag (§5.4)
+        column.evaluate_near(start_depth, amb)   # spec §7.4 item 18: the one-step ambient lag (§5.4)
         amb_speed_shown = amb.current_speed
 
         # spec §7.4 item 10, evaluated at the current step as the original program does (§13); the
@@ -504,7 +509,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         delta = _angle(vx, vy, vz, vpx, vpy, vpz)
         if delta != 0.0:
             cx, cy, cz = _cross(vx, vy, vz, vpx, vpy, vpz)
-            rcx, rcy, rcz = _rescale(_norm(drx, dry, drz) / delta, *_cross(vx, vy, vz, cx, cy, cz))
+            rcx, rcy, rcz = _rescale(step_length / delta, *_cross(vx, vy, vz, cx, cy, cz))
         else:
             rcx, rcy, rcz = _rescale(HUGE_RADIUS, *_cross(vx, vy, vz, ax_, ay_, az_))
         ang_vg = _angle(vx, vy, vz, 0.0, 0.0, -G)
@@ -646,6 +651,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
                 + "\nLmz(m):     " + format_memo_number(radius + centre)
                 + "\nRate sec-1: " + format_memo_number(k_final) + " s-1  /  "
                 + format_memo_number(k_final * 86400.0) + " d-1  /  " + format_memo_number(k_final) + " kt")
+    column.evaluate(amb.depth, amb)               # the far-field variables too, at the lagged final depth
     final_ambient = amb.as_dict()
     if final_ambient["current_speed"] == 0.0:
         final_ambient["current_speed"] = 0.001     # spec §7.5 (matters for tidal buildup)
