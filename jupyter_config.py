@@ -8,6 +8,12 @@ c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
 
 c.ServerApp.jpserver_extensions = {"vp_jupyter": True}
 
+import os  # noqa: E402
+
+# Containers and CI machines often run as root; Jupyter refuses that unless told otherwise.
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    c.ServerApp.allow_root = True
+
 # The Visual Plumes web UI's development origins: the UI may call the legacy run endpoint from here with
 # the Jupyter login cookie (log in once at the server's URL in the same browser). legacy-http-api.md §12.
 c.VisualPlumesApp.allowed_origins = ["http://localhost:3001", "http://127.0.0.1:3001"]

@@ -512,12 +512,23 @@ def run_um3(case: EngineCase) -> CaseOutput:
             rcx, rcy, rcz = _rescale(step_length / delta, *_cross(vx, vy, vz, cx, cy, cz))
         else:
             rcx, rcy, rcz = _rescale(HUGE_RADIUS, *_cross(vx, vy, vz, ax_, ay_, az_))
-        ang_vg = _angle(vx, vy, vz, 0.0, 0.0, -G)
-        if ang_vg == 0.0 or ang_vg == PI:
+        # angle(V, G) is exactly 0 or π iff unit(V)·(0, 0, −1) reaches ±1 (unit(G) is exact)
+        c_vg = -(vz / speed) if speed != 0.0 else 0.0
+        if c_vg >= 1.0 or c_vg <= -1.0:
             ax_, ay_, az_ = r, 0.0, 0.0
         else:
-            ax_, ay_, az_ = _rescale(r, *_cross(0.0, 0.0, -G, vx, vy, vz))
-        bx, by, bz = _rescale(r, *_cross(ax_, ay_, az_, vx, vy, vz))
+            # rescale(r, G × V) with G = (0, 0, −G): G × V = (G·vy, −G·vx, 0) written as the cross product
+            gx, gy = 0.0 * vz - -G * vy, -G * vx - 0.0 * vz
+            g_len = sqrt(gx * gx + gy * gy + (0.0 * vy - 0.0 * vx) ** 2)
+            if g_len == 0.0:
+                ax_, ay_, az_ = 0.0, 0.0, 0.0
+            else:
+                f = r / g_len
+                ax_, ay_, az_ = gx * f, gy * f, (0.0 * vy - 0.0 * vx) * f
+        # B0 = rescale(r, A × V); only its vertical component enters the boundary points
+        abx, aby, abz = ay_ * vz - az_ * vy, az_ * vx - ax_ * vz, ax_ * vy - ay_ * vx
+        ab_len = sqrt(abx * abx + aby * aby + abz * abz)
+        bz = abz * (r / ab_len) if ab_len != 0.0 else 0.0
         top_z = rz + boundary_iota * bz
         low_z = rz - boundary_iota * bz
         bottom_contact = top_z < -bottom or low_z < -bottom

@@ -1,0 +1,245 @@
+"""Speed and memory targets of vp-jupyter, measured (never asserted in the test suite).
+
+    python benchmarks/run.py            every target
+    python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, sweep)
+
+Prints one line per target: name, measured value, target, PASS/FAIL. Needs ../shared/reference beside
+the repository for the reference cases (targets that need it say so and are skipped otherwise).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference"
+EXAMPLES = ROOT.parent / "shared" / "spec" / "examples"
+sys.path.insert(0, str(ROOT))
+
+RESULTS: list[tuple[str, str, str, bool]] = []
+
+
+def report(name: str, measured: str, target: str, ok: bool) -> None:
+    RESULTS.append((name, measured, target, ok))
+    print(f"{name:<46} {measured:>22}   target {target:<14} {'PASS' if ok else 'FAIL'}", flush=True)
+
+
+def skip(name: str, why: str) -> None:
+    print(f"{name:<46} {'skipped':>22}   ({why})", flush=True)
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# -- 1. engine, warm -------------------------------------------------------------------------------
+
+def engine() -> None:
+    if not (REFERENCE / "cases").is_dir():
+        return skip("engine", f"no reference cases at {REFERENCE}")
+    from vp_jupyter.engine.series import run_series
+    from vp_jupyter.inputs import Case
+
+    per_case = []
+    trwtp = None
+    for path in sorted((REFERENCE / "cases").glob("*.json")):
+        case = Case.load(path)
+        engine_cases = case.engine_cases()
+        run_series(engine_cases, case.time_step)                       # warm
+        seconds = best_of(lambda: run_series(engine_cases, case.time_step), 5)
+        per_case.append(seconds / len(engine_cases))
+        if path.stem == "trwtp":
+            trwtp = seconds
+    median_ms = statistics.median(per_case) * 1000.0
+    report("engine: median time per reference case", f"{median_ms:.2f} ms", "<= 5 ms", median_ms <= 5.0)
+    if trwtp is not None:
+        report("engine: trwtp.json (144 cases, tidal buildup)", f"{trwtp:.3f} s", "<= 1 s", trwtp <= 1.0)
+
+
+# -- 2. cold start ---------------------------------------------------------------------------------
+
+def cold() -> None:
+    case = REFERENCE / "cases" / "01_readme_single_port.json"
+    if not case.is_file():
+        return skip("cold start", f"no {case}")
+    exe = shutil.which("vp-jupyter")
+    command = [exe] if exe else [sys.executable, "-m", "vp_jupyter.cli"]
+    env = {**os.environ, "VP_JUPYTER_STORE": tempfile.mkdtemp(prefix="vp-bench-store-")}
+    subprocess.run([*command, "run", str(case)], check=True, capture_output=True, env=env)   # warm the disk cache
+    seconds = best_of(lambda: subprocess.run([*command, "run", str(case)], check=True, capture_output=True,
+                                             env=env), 5)
+    report("cold start: vp-jupyter run 01 (whole process)", f"{seconds:.3f} s", "<= 1.5 s", seconds <= 1.5)
+
+
+# -- 3/4. through the server -----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`jupyter server` with the extension in a subprocess, on loopback, with its own store."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.token = uuid.uuid4().hex
+        self.dir = Path(tempfile.mkdtemp(prefix="vp-bench-server-"))
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Server":
+        env = {**os.environ, "VP_JUPYTER_STORE": str(self.dir / "store"), "JUPYTER_RUNTIME_DIR": str(self.dir / "rt")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.dir}",
+             "--ServerApp.jpserver_extensions={'vp_jupyter': True}", "--VisualPlumesApp.max_workers=2",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.get("/api/status")
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("jupyter server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def request(self, path: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Authorization": f"token {self.token}", **(headers or {})})
+        with urllib.request.urlopen(req, timeout=300) as response:
+            return response.read()
+
+    def get(self, path: str):
+        return self.request(path)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and all its descendants (worker processes)."""
+        total, todo = 0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                total += int(next(l for l in status.splitlines() if l.startswith("VmRSS:")).split()[1]) * 1024
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, StopIteration, ValueError):
+                continue
+        return total
+
+
+def multipart(form: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, str]:
+    boundary = "----vpBench" + uuid.uuid4().hex
+    parts = []
+    for name, value in form.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, body in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.csv"\r\n'
+                     f"Content-Type: text/csv\r\n\r\n".encode() + body + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def legacy_round_trip(server: Server) -> None:
+    example = EXAMPLES / "example1.projectData.json"
+    if not example.is_file():
+        return skip("server: legacy run_analysis example 1", f"no {example}")
+    body, content_type = multipart({"projectData": example.read_text()}, {})
+    post = lambda: server.request("/visualplumes/app/run_analysis", body, {"Content-Type": content_type})  # noqa: E731
+    for _ in range(3):
+        post()                                                                                     # warm
+    median_ms = best_of(post, 20) * 1000.0
+    report("server: legacy run_analysis example 1, median", f"{median_ms:.0f} ms", "<= 150 ms", median_ms <= 150.0)
+
+
+def year_case() -> dict:
+    """A year of hourly cases (8 760, no tidal buildup): TRwtp's diffuser, ambient and hourly series."""
+    case = json.loads((REFERENCE / "cases" / "trwtp.json").read_text())
+    case["model"]["tidal_pollution_buildup"] = False
+    case["timeseries"].update(start_time=0, end_time=8759, time_increment=1, units="hr")
+    for key in ("start_units", "end_units", "increment_units"):
+        case["timeseries"].pop(key, None)
+    return case
+
+
+def year_through_api(server: Server) -> None:
+    if not (REFERENCE / "cases" / "trwtp.json").is_file():
+        return skip("server: 8760 hourly cases", "no reference trwtp case")
+    body = json.dumps(year_case()).encode()
+    start = time.perf_counter()
+    accepted = json.loads(server.request("/visualplumes/api/runs", body, {"Content-Type": "application/json"}))
+    run_id = accepted["id"]
+    peak = 0
+    progress_seen = set()
+    while True:
+        status = json.loads(server.get(f"/visualplumes/api/runs/{run_id}"))
+        peak = max(peak, server.rss_bytes())
+        progress_seen.add(status.get("progress", {}).get("done"))
+        if status["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.25)
+    seconds = time.perf_counter() - start
+    ok = status["status"] == "succeeded"
+    report("server: 8760 hourly cases via POST api/runs", f"{seconds:.1f} s", "<= 30 s", ok and seconds <= 30.0)
+    report("server: progress updates seen during that run", f"{len(progress_seen - {None})} values", ">= 3",
+           len(progress_seen - {None}) >= 3)
+    report("memory: peak RSS server + workers, 8760 run", f"{peak / 2**20:.0f} MiB", "< 1024 MiB", ok and peak < 2**30)
+
+
+def server_targets(which: set[str]) -> None:
+    with Server() as server:
+        if "legacy" in which:
+            legacy_round_trip(server)
+        if "year" in which:
+            year_through_api(server)
+
+
+def sweep() -> None:
+    script = ROOT / "benchmarks" / "sweep_cores.py"
+    if not script.is_file():
+        return skip("sweep: 64 members use all cores", "benchmarks/sweep_cores.py missing")
+    subprocess.run([sys.executable, str(script)], check=False)
+
+
+def main(argv: list[str]) -> int:
+    which = set(argv) or {"engine", "cold", "legacy", "year", "sweep"}
+    print(f"vp-jupyter benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if "engine" in which:
+        engine()
+    if "cold" in which:
+        cold()
+    if which & {"legacy", "year"}:
+        server_targets(which)
+    if "sweep" in which:
+        sweep()
+    failed = [name for name, _, _, ok in RESULTS if not ok]
+    print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
