@@ -174,20 +174,7 @@ class AmbientColumn:
                 values = prof.values
                 v_u = values[i - 1]
                 setattr(out, name, v_u + z_f * (values[i] - v_u))
-        out.depth = d
-        if self.decay_is_light:
-            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, d,
-                                                   self.bacteria_model, self.light_absorb_coeff)
-        if out.decay_rate < 0.0:
-            out.decay_rate = 0.0
-        if self.at_equilibrium:
-            out.density = density_st(out.salinity, out.temperature)
-        else:
-            out.density = density(out.salinity, out.temperature, d, False)
-        theta = out.current_dir * (math.pi / 180.0)
-        out.ux = out.current_speed * math.cos(theta)
-        out.uy = out.current_speed * math.sin(theta)
-        return out
+        return self._derived(out, d)
 
     def evaluate(self, depth: float, out: AmbientState, near_field: bool = True) -> AmbientState:
         """Fill `out` with the ambient at `depth` (m); spec §5.3."""
@@ -198,17 +185,7 @@ class AmbientColumn:
             d = 0.0
         for name, prof in self.profiles:
             setattr(out, name, self._value(name, prof, d))
-        out.depth = d
-        if self.decay_is_light:
-            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, d,
-                                                   self.bacteria_model, self.light_absorb_coeff)
-        if out.decay_rate < 0.0:
-            out.decay_rate = 0.0
-        out.density = density(out.salinity, out.temperature, d, self.at_equilibrium)
-        theta = out.current_dir * (math.pi / 180.0)
-        out.ux = out.current_speed * math.cos(theta)
-        out.uy = out.current_speed * math.sin(theta)
-        return out
+        return self._derived(out, d)
 
     def evaluate_surface(self, out: AmbientState) -> AmbientState:
         """The ambient at the water surface for the far field (spec §10.1, fixed §13 item 10): each
@@ -224,13 +201,20 @@ class AmbientColumn:
             else:
                 value = values[0]
             setattr(out, name, value)
-        out.depth = 0.0
+        return self._derived(out, 0.0)
+
+    def _derived(self, out: AmbientState, d: float) -> AmbientState:
+        """Depth, light-driven decay (spec §3), non-negative decay, density and the current vector."""
+        out.depth = d
         if self.decay_is_light:
-            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, 0.0,
+            out.decay_rate = decay_rate_from_light(out.decay_rate, out.salinity, out.temperature, d,
                                                    self.bacteria_model, self.light_absorb_coeff)
         if out.decay_rate < 0.0:
             out.decay_rate = 0.0
-        out.density = density(out.salinity, out.temperature, 0.0, self.at_equilibrium)
+        if self.at_equilibrium:
+            out.density = density_st(out.salinity, out.temperature)
+        else:
+            out.density = density(out.salinity, out.temperature, d, False)
         theta = out.current_dir * (math.pi / 180.0)
         out.ux = out.current_speed * math.cos(theta)
         out.uy = out.current_speed * math.sin(theta)

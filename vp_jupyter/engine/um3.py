@@ -607,33 +607,15 @@ def run_um3(case: EngineCase) -> CaseOutput:
                  or dilution > st.max_dilution or atvmxz or ("ceiling" in changes and ceiling > 0.0)
                  or matched)
         if write:
-            parts = []
-            if trap_now:
-                parts.append("trap level")
-            if "surface" in changes:
-                parts.append("surface")
-            if atvmxz:
-                parts.append("MZ dis")
-            if "bottom" in changes:
-                parts.append("bottom hit")
-            if "ceiling" in changes:
-                parts.append("ceiling")
-            if reversal_flag:
-                parts.append("local maximum rise or fall")
-            if closed:
-                parts.append("isopleth closed")
-            if "stream" in changes:
-                parts.append("stream limit reached")
-            if "merged" in changes:
-                parts.append("merging")
-            if lap and not lap_old:
-                parts.append("begin overlap")
-            if max_iter:
-                parts.append("max iterations")
-            if lap_old and not lap:
-                parts.append("end overlap")
-            if dilution > st.max_dilution:
-                parts.append("stop dilution reached")
+            # spec §7.7: status texts in this order
+            parts = [text for text, hit in (
+                ("trap level", trap_now), ("surface", "surface" in changes), ("MZ dis", atvmxz),
+                ("bottom hit", "bottom" in changes), ("ceiling", "ceiling" in changes),
+                ("local maximum rise or fall", reversal_flag), ("isopleth closed", closed),
+                ("stream limit reached", "stream" in changes), ("merging", "merged" in changes),
+                ("begin overlap", lap and not lap_old), ("max iterations", max_iter),
+                ("end overlap", lap_old and not lap), ("stop dilution reached", dilution > st.max_dilution))
+                if hit]
             if matched:
                 parts.append("matched energy radial vel = "
                              + format_memo_number(0.25 * diameter * speed / depth_now) + " m/s")
