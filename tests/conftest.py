@@ -38,3 +38,12 @@ def spec_dir() -> Path:
 
 # pytest-jupyter: jp_serverapp / jp_fetch fixtures for the server extension tests
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_run_store(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty archive store: `vp.run` records runs by default (in $VP_JUPYTER_STORE),
+    and the suite must never write into the developer's real store. Subprocesses (the CLI tests) inherit it."""
+    root = tmp_path_factory.mktemp("vp_store")
+    monkeypatch.setenv("VP_JUPYTER_STORE", str(root))
+    return root

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -10,14 +11,26 @@ from pathlib import Path
 import pytest
 
 from conftest import REFERENCE, REPO_ROOT, reference_case, require_shared
+from vp_jupyter.store import RunStore
 
 LINE = re.compile(r"^case (\d+): (\d+) steps, (.+), dilution ([\d.]+), depth ([\d.]+) (\S+), "
                   r"horizontal distance ([\d.]+) (\S+)$")
+RUN_ID_LINE = re.compile(r"^run id: ([0-9]{8}T[0-9]{6}Z-[0-9a-f]{32})$")
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    # the child inherits os.environ, so VP_JUPYTER_STORE is the per-test store of conftest's autouse fixture
     return subprocess.run([sys.executable, "-m", "vp_jupyter.cli", *args], capture_output=True, text=True,
                           cwd=cwd or REPO_ROOT, timeout=300)
+
+
+def case_lines(stderr: str) -> list[str]:
+    """The per-case lines of standard error (which also carries the run id line)."""
+    return [line for line in stderr.splitlines() if not RUN_ID_LINE.match(line)]
+
+
+def env_store() -> RunStore:
+    return RunStore(os.environ["VP_JUPYTER_STORE"])
 
 
 def write_case(tmp_path: Path, case: dict, name: str = "case.json") -> Path:
@@ -105,7 +118,8 @@ def test_json_to_stdout_is_the_only_stdout_document(tmp_path) -> None:
     done = cli("run", str(write_case(tmp_path, valid_case())), "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)  # the case lines went to stderr
-    assert data["cases"] == 1 and LINE.match(done.stderr.strip())
+    (line,) = case_lines(done.stderr)
+    assert data["cases"] == 1 and LINE.match(line)
 
 
 def test_report_option_prints_the_text_report(tmp_path) -> None:
@@ -138,7 +152,7 @@ def test_reference_single_port_case_matches_its_golden_summary() -> None:
     golden = json.loads(require_shared(REFERENCE / "golden" / "SUMMARY.json").read_text())
     done = cli("run", str(path), "--json", "-")
     assert done.returncode == 0, done.stderr
-    (line,) = done.stderr.strip().splitlines()
+    (line,) = case_lines(done.stderr)
     match = LINE.match(line)
     assert match, line
     expected = golden["01_readme_single_port"]["cases"][0]  # last plume row, in the golden's case units
@@ -152,3 +166,41 @@ def test_reference_single_port_case_matches_its_golden_summary() -> None:
     distance = float(match.group(7))
     assert distance == pytest.approx(abs(expected["y"]), rel=0.02)
     assert match.group(3) == expected["status"]
+
+
+def test_a_run_is_recorded_with_source_cli_and_its_id_on_stderr(tmp_path) -> None:
+    done = cli("run", str(write_case(tmp_path, valid_case())))
+    assert done.returncode == 0, done.stderr
+    (id_line,) = done.stderr.splitlines()
+    run_id = RUN_ID_LINE.match(id_line).group(1)
+    (record,) = env_store().list()
+    assert (record.id, record.source, record.status, record.case_name) == (run_id, "cli", "succeeded", "cli test")
+    stored = env_store().load_result(run_id)
+    (line,) = done.stdout.splitlines()
+    assert LINE.match(line).group(4) == f"{stored.summary().dilution[0]:.2f}"
+
+
+def test_no_store_records_nothing_and_prints_no_id(tmp_path) -> None:
+    done = cli("run", str(write_case(tmp_path, valid_case())), "--no-store")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and len(done.stdout.splitlines()) == 1
+    assert env_store().list() == []
+
+
+def test_an_unwritable_store_warns_but_the_run_succeeds(tmp_path, monkeypatch) -> None:
+    blocker = tmp_path / "a file, not a folder"
+    blocker.write_text("")
+    monkeypatch.setenv("VP_JUPYTER_STORE", str(blocker))
+    done = cli("run", str(write_case(tmp_path, valid_case())))
+    assert done.returncode == 0, done.stderr
+    assert "warning: the run was not recorded in the archive store" in done.stderr
+    assert not any(RUN_ID_LINE.match(line) for line in done.stderr.splitlines())
+    assert "Traceback" not in done.stderr
+    assert LINE.match(done.stdout.strip())
+
+
+def test_invalid_input_records_nothing(tmp_path) -> None:
+    case = valid_case()
+    case["diffuser"]["values"]["diameter"] = -0.1
+    assert cli("run", str(write_case(tmp_path, case))).returncode == 2
+    assert env_store().list() == []

@@ -1,13 +1,18 @@
 """The runner: runs in worker processes, chunked series, progress, time limits, dead workers, cancelling.
 
 Worker pools are spawned (as in a server); the tests wait with generous limits and assert no timings
-except the run time limit itself (a 1 s limit on a run that needs far longer).
+except the run time limit itself (a 1 s limit on a run that needs far longer). Runs are finished in a
+worker, so the archive / response makers the tests pass are module-level functions (spawned workers
+import this module to find them); a "gate" file holds a finish task until the test opens it.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
+import json
 import logging
+import pickle
 import os
 import signal
 import subprocess
@@ -21,7 +26,10 @@ import pandas as pd
 import pytest
 
 import vp_jupyter as vp
+from vp_jupyter import legacy
+from vp_jupyter import runner as runner_module
 from vp_jupyter.inputs import CaseError
+from vp_jupyter.results import Result
 from vp_jupyter.runner import SHUT_DOWN, WORKER_DIED, LocalProcessExecutor, RunFailed, Runner, plan_chunks
 from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
 
@@ -53,6 +61,15 @@ def small_case(*, cases: int = 1, brooks: bool = False) -> dict:
     return case
 
 
+def tidal_case(cases: int = 6) -> dict:
+    """A series coupled by tidal pollution buildup (one chunk, run and finished in one task)."""
+    case = small_case(cases=cases)
+    case["model"].update(tidal_pollution_buildup=True, tpb_channel_width=50.0, tpb_segment_length=100.0,
+                         tpb_upstream_dir=90.0, tpb_coast_bin=40, tpb_coast_concentration=0.0,
+                         tpb_mixing_zone_ceil=2.0)
+    return case
+
+
 def slow_case(cases: int = 2000) -> dict:
     """Many hourly cases (about 15 ms of work each here, so seconds per chunk of a few hundred), few rows."""
     case = small_case(cases=cases)
@@ -77,6 +94,45 @@ def assert_same_tables(result: vp.Result, expected: vp.Result) -> None:
     pd.testing.assert_frame_equal(result.cases, expected.cases)
     assert result.memos == expected.memos
     assert result.tidal == expected.tidal
+
+
+# makers run in the worker that finishes a run, so they are module-level (picklable by reference)
+
+def text_archive(result, run_id: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"output_{run_id}.txt", result.text_report())
+    return buffer.getvalue()
+
+
+def broken_archive(result, run_id: str) -> bytes:
+    raise OSError("disk full")
+
+
+def broken_response(result, run_id: str) -> str:
+    raise ValueError("no body today")
+
+
+def gated_archive(gate: str, result, run_id: str) -> bytes:
+    """`text_archive` once the file `gate` exists (bind `gate` with functools.partial)."""
+    deadline = time.monotonic() + WAIT_S
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never opened the gate")
+        time.sleep(0.01)
+    return text_archive(result, run_id)
+
+
+def finishing(runner: Runner, run_id: str) -> list[int]:
+    """The pid of the worker finishing the run, once every case is done and the finish task has started."""
+    status = runner.status(run_id)
+    if status["status"] == "running" and status["progress"]["done"] == status["progress"]["total"]:
+        return runner.worker_pids(run_id)
+    return []
+
+
+def staging_of(store: RunStore, run_id: str) -> list[str]:
+    return sorted(p.name for p in store.staging.iterdir() if p.name.startswith(run_id)) if store.staging.exists() else []
 
 
 def assert_no_partial_runs(store: RunStore) -> None:
@@ -205,30 +261,90 @@ def test_waiting_does_not_block_the_event_loop(runner) -> None:
 
 
 def test_the_archive_maker_is_called_and_its_zip_stored(runner, store) -> None:
-    calls = []
-
-    def make_archive(result, run_id):
-        calls.append(run_id)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr(f"output_{run_id}.txt", result.text_report())
-        return buffer.getvalue()
-
-    run_id = runner.submit(small_case(), source="ui", owner="dan", make_archive=make_archive)
+    run_id = runner.submit(small_case(), source="ui", owner="dan", make_archive=text_archive)
     assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
-    assert calls == [run_id]
-    with zipfile.ZipFile(store.archive_path(run_id)) as archive:
+    with zipfile.ZipFile(store.archive_path(run_id)) as archive:     # called with this run's id
         assert archive.namelist() == [f"output_{run_id}.txt"]
-
-    def broken_archive(result, run_id):
-        raise OSError("disk full")
+        assert archive.read(f"output_{run_id}.txt").decode() == vp.run(small_case(), store=False).text_report()
 
     run_id = runner.submit(small_case(), source="ui", make_archive=broken_archive)
     status = runner.wait_sync(run_id, WAIT_S)
     assert status["status"] == "failed" and status["error"] == "building the output archive failed: disk full"
     with pytest.raises(RunFailed, match="disk full"):
         runner.result(run_id)
-    assert "result.json" not in store.get(run_id).files
+    assert set(store.get(run_id).files) == {"meta.json", "case.json"}
+    assert staging_of(store, run_id) == []
+
+    run_id = runner.submit(small_case(cases=3), source="ui", make_archive=text_archive, make_response=broken_response)
+    status = runner.wait_sync(run_id, WAIT_S)
+    assert status["status"] == "failed" and status["error"] == "building the response failed: no body today"
+    assert set(store.get(run_id).files) == {"meta.json", "case.json"}
+    assert staging_of(store, run_id) == []
+
+
+def test_makers_must_be_picklable_as_they_run_in_a_worker(runner) -> None:
+    def local_archive(result, run_id):
+        return b""
+
+    with pytest.raises(TypeError, match="module-level"):
+        runner.submit(small_case(), source="api", make_archive=local_archive)
+    with pytest.raises(TypeError, match="make_response"):
+        runner.submit(small_case(), source="api", make_response=lambda result, run_id: "")
+    assert runner.active_count() == 0
+
+
+def test_the_response_body_is_made_in_the_worker_and_stored_with_the_run(runner, store) -> None:
+    for case in (small_case(cases=7, brooks=True), tidal_case()):
+        run_id = runner.submit(case, source="ui", make_archive=legacy.archive_bytes, make_response=legacy.success_body)
+        assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
+        expected = vp.run(case, store=False)
+        assert runner.response_path(run_id) == store.response_path(run_id)
+        assert store.response_path(run_id).read_text(encoding="utf-8") == legacy.success_body(expected, run_id)
+        assert "response.json" in store.get(run_id).files
+        with zipfile.ZipFile(store.archive_path(run_id)) as archive:
+            assert archive.namelist() == legacy.archive_members(expected, run_id)
+        stored = json.loads(store.result_path(run_id).read_text(encoding="utf-8"))
+        assert stored["cases"] == len(expected.outputs) and stored["name"] == "runner test"
+        assert_same_tables(Result.from_dict(stored), expected)
+    plain = runner.submit(small_case(), source="api")      # no response maker: no stored body
+    assert runner.wait_sync(plain, WAIT_S)["status"] == "succeeded"
+    with pytest.raises(RunNotFound, match="response"):
+        runner.response_path(plain)
+
+
+def test_this_process_never_builds_a_result_nor_reads_chunk_outputs(runner, store, monkeypatch) -> None:
+    """The parent coordinates only: chunk outputs go to files, ONE worker task assembles, archives, makes the
+    response and saves. A Result built here (or a chunk file unpickled here) would stall a server's loop."""
+    built, loaded = [], []
+    real_init, real_load = Result.__init__, pickle.load
+
+    def spy_init(self, *args, **kwargs):
+        built.append("Result()")
+        real_init(self, *args, **kwargs)
+
+    def spy_from_dict(cls, *args, **kwargs):
+        built.append("Result.from_dict")
+        raise AssertionError("Result.from_dict in the parent")
+
+    def spy_load(*args, **kwargs):
+        loaded.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(Result, "__init__", spy_init)
+    monkeypatch.setattr(Result, "from_dict", classmethod(spy_from_dict))
+    monkeypatch.setattr(pickle, "load", spy_load)
+    monkeypatch.setattr(runner_module, "_unpack", lambda output: loaded.append(output) or output)
+    cases = {"independent": small_case(cases=20, brooks=True), "coupled": tidal_case()}
+    ids = {name: runner.submit(case, source="api", make_archive=legacy.archive_bytes,
+                               make_response=legacy.success_body) for name, case in cases.items()}
+    finals = {name: runner.wait_sync(run_id, WAIT_S) for name, run_id in ids.items()}
+    assert built == [] and loaded == []
+    monkeypatch.undo()
+    assert all(final["status"] == "succeeded" for final in finals.values()), finals
+    assert len(runner.chunks(ids["independent"])) > 1 and runner.chunks(ids["coupled"]) == [(0, 6)]
+    for name, run_id in ids.items():
+        assert_same_tables(runner.result(run_id), vp.run(cases[name], store=False))
+        assert staging_of(store, run_id) == []
 
 
 def test_unknown_and_invalid_ids(runner) -> None:
@@ -285,11 +401,79 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_succeeds(runner, store) 
     assert set(record.files) == {"meta.json", "case.json"}
     with pytest.raises(RunFailed, match="died unexpectedly"):
         runner.result(run_id)
+    assert not store.parts_dir(run_id).exists()
     assert_no_partial_runs(store)
 
     run_id = runner.submit(small_case(cases=3), source="api", owner="erin")
     assert_same_tables(runner.result(run_id, timeout=WAIT_S), vp.run(small_case(cases=3)))
     assert pids[0] not in runner.executor.worker_pids()
+
+
+def test_chunk_results_pass_through_files_removed_when_the_run_succeeds(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, max_workers=2, chunk_size=20) as runner:
+        run_id = runner.submit(slow_case(200), source="api")
+        parts = store.parts_dir(run_id)
+        seen = wait_until(lambda: sorted(p.name for p in parts.glob("chunk-*.pkl")), "a chunk's results file")
+        assert set(seen) <= {runner_module.part_name(i) for i in range(10)}
+        assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
+        assert not parts.exists()
+        assert runner.result(run_id).case_count == 200
+        assert_no_partial_runs(store)
+
+
+def test_a_finishing_worker_that_dies_fails_the_run_and_leaves_nothing(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    gate = tmp_path / "gate"                # never opened: the finish task waits until it is killed
+    with Runner(store, max_workers=2) as runner:
+        run_id = runner.submit(small_case(cases=12), source="ui",
+                               make_archive=functools.partial(gated_archive, str(gate)))
+        pids = wait_until(lambda: finishing(runner, run_id), "the finish task to start")
+        assert len(pids) == 1
+        assert sorted(p.name for p in store.parts_dir(run_id).iterdir()) == [
+            runner_module.part_name(i) for i in range(len(runner.chunks(run_id)))]
+        os.kill(pids[0], signal.SIGKILL)
+        status = runner.wait_sync(run_id, WAIT_S)
+        assert (status["status"], status["error"]) == ("failed", WORKER_DIED)
+        assert set(store.get(run_id).files) == {"meta.json", "case.json"}
+        assert not store.parts_dir(run_id).exists()
+        assert_no_partial_runs(store)
+        gate.touch()                        # the pool recovers
+        again = runner.submit(small_case(cases=3), source="api", make_archive=text_archive)
+        assert runner.wait_sync(again, WAIT_S)["status"] == "succeeded"
+
+
+def test_a_finish_task_killed_with_a_cancelled_run_is_run_again(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="vp_jupyter.runner")
+    store = RunStore(tmp_path / "runs")
+    gate = tmp_path / "gate"
+    with Runner(store, max_workers=2, chunk_size=10_000) as runner:
+        finished = runner.submit(small_case(cases=4), source="api",
+                                 make_archive=functools.partial(gated_archive, str(gate)))
+        wait_until(lambda: finishing(runner, finished), "the finish task to start")
+        doomed = runner.submit(slow_case(), source="api")
+        wait_until(lambda: runner.worker_pids(doomed), "the other run to start")
+        assert runner.cancel(doomed)        # terminates every worker, the finish task's too
+        assert runner.wait_sync(doomed, WAIT_S)["status"] == "cancelled"
+        assert runner.cancel(finished) is False             # being finished: past cancelling
+        gate.touch()
+        assert runner.wait_sync(finished, WAIT_S)["status"] == "succeeded"
+        assert zipfile.ZipFile(store.archive_path(finished)).namelist() == [f"output_{finished}.txt"]
+        assert_no_partial_runs(store)
+    assert f"run {finished}: it is finished again" in caplog.text
+
+
+def test_shutting_down_while_a_run_is_being_finished_records_it_as_cancelled(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    runner = Runner(store, max_workers=1)
+    run_id = runner.submit(small_case(cases=3), source="api",
+                           make_archive=functools.partial(gated_archive, str(tmp_path / "gate")))
+    wait_until(lambda: finishing(runner, run_id), "the finish task to start")
+    runner.shutdown()
+    record = store.get(run_id)
+    assert (record.status, record.error) == ("cancelled", SHUT_DOWN)
+    assert set(record.files) == {"meta.json", "case.json"}
+    assert_no_partial_runs(store)
 
 
 def test_a_run_over_its_time_limit_fails_and_the_pool_recovers(tmp_path) -> None:
@@ -384,6 +568,34 @@ def test_a_case_error_in_the_worker_fails_the_run_with_its_message(tmp_path) -> 
         status = runner.wait_sync(run_id, WAIT_S)
     assert status["status"] == "failed" and status["error"] == str(error)
     assert store.get(run_id).error == str(error)
+    assert_no_partial_runs(store)
+
+
+class RefusingExecutor(ThreadExecutor):
+    """Runs tasks in threads; the chunk report of the chunk starting at case 5 says the model refused its
+    2nd case (the engine itself refuses nothing the input layer lets through)."""
+
+    def submit(self, fn, /, *args) -> Future:
+        if fn is not runner_module.run_chunk:
+            return super().submit(fn, *args)
+
+        def refusing(*call_args):
+            meta = fn(*call_args)
+            if call_args[4] == 1:           # chunk index 1: cases 5-8
+                meta["refused"] = [1, "the model refused this case"]
+            return meta
+        return super().submit(refusing, *args)
+
+
+def test_a_case_the_model_refuses_fails_the_run_without_finishing_it(tmp_path) -> None:
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, executor=RefusingExecutor(), chunk_size=4) as runner:
+        run_id = runner.submit(small_case(cases=10), source="cli", make_archive=broken_archive)
+        status = runner.wait_sync(run_id, WAIT_S)
+    assert status["status"] == "failed"
+    assert status["error"] == str(CaseError(["case 6: the model refused this case"]))
+    assert set(store.get(run_id).files) == {"meta.json", "case.json"}
+    assert_no_partial_runs(store)
 
 
 def test_any_executor_with_the_small_interface_will_do(tmp_path) -> None:
@@ -411,6 +623,19 @@ def test_chunk_plan() -> None:
     big = plan_chunks(8760, False, 2)
     assert big[0] == (0, 250) and big[-1][1] == 8760 and len(big) == 36
     assert plan_chunks(5, False, 2, chunk_size=2) == [(0, 2), (2, 4), (4, 5)]
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_workers_run_at_a_lower_priority_than_this_process() -> None:
+    executor = LocalProcessExecutor(max_workers=1)
+    try:
+        pid = executor.submit(runner_module._noop, 0.0).result(WAIT_S)
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + runner_module.WORKER_NICENESS)
+    finally:
+        executor.shutdown()
+    with pytest.raises(ValueError, match="niceness"):
+        LocalProcessExecutor(niceness=-5)
 
 
 def test_the_executor_never_forks() -> None:

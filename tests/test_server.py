@@ -20,6 +20,7 @@ from traitlets.config import Config
 
 import vp_jupyter as vp
 from vp_jupyter import legacy
+from vp_jupyter.results import Result
 from vp_jupyter.store import RunStore
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -179,6 +180,57 @@ async def test_api_run_lifecycle(jp_fetch, store_root) -> None:
     with pytest.raises(HTTPClientError) as gone:
         await jp_fetch(*API, "runs", run_id)
     assert gone.value.code == 404
+
+
+@pytest.fixture
+def results_built_here(monkeypatch) -> list[str]:
+    """Records every Result built in this process (the one the server runs in): the server must only
+    coordinate, workers build results; handlers send the files the workers stored."""
+    built: list[str] = []
+    real_init = Result.__init__
+
+    def spy_init(self, *args, **kwargs):
+        built.append("Result()")
+        real_init(self, *args, **kwargs)
+
+    def spy_from_dict(cls, *args, **kwargs):
+        built.append("Result.from_dict")
+        raise AssertionError("the server rebuilt a Result")
+
+    monkeypatch.setattr(Result, "__init__", spy_init)
+    monkeypatch.setattr(Result, "from_dict", classmethod(spy_from_dict))
+    return built
+
+
+async def test_api_runs_are_finished_in_a_worker_and_sent_from_the_store(jp_fetch, store_root,
+                                                                         results_built_here) -> None:
+    ids = []
+    for case in (series_case(30), small_case()):
+        response = await jp_fetch(*API, "runs", method="POST", body=json.dumps(case))
+        ids.append(json.loads(response.body)["id"])
+    for run_id in ids:
+        assert (await wait_for(jp_fetch, run_id))["status"] == "succeeded"
+        response = await jp_fetch(*API, "runs", run_id, "result")
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.body == (store_root / run_id / "result.json").read_bytes()     # sent as stored
+        assert int(response.headers["Content-Length"]) == len(response.body)
+        assert not (store_root / ".staging").exists() or not list((store_root / ".staging").iterdir())
+    assert results_built_here == []
+    payload = json.loads(response.body)      # the last one: small_case()
+    assert payload["cases"] == 1 and payload["plume"][0]["statuses"] and payload["name"] == "server test"
+
+
+@needs_examples
+async def test_legacy_runs_send_the_response_body_the_worker_stored(jp_fetch, store_root, results_built_here) -> None:
+    body, content_type = example_request(3)
+    response = await post_run(jp_fetch, body, content_type)
+    assert results_built_here == []
+    run_id = decode_twice(response.body)["output_id"]
+    assert response.body == (store_root / run_id / "response.json").read_bytes()
+    assert response.headers["Content-Type"] == legacy.SUCCESS_CONTENT_TYPE
+    decoded = decode_twice(response.body)
+    expected = decode_twice(legacy.success_body(vp.run(legacy_case(3), store=False), run_id).encode())
+    assert decoded == expected
 
 
 async def test_api_rejects_an_invalid_case_naming_the_field(jp_fetch) -> None:

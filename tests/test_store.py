@@ -98,7 +98,7 @@ def test_bad_ids_are_rejected_before_any_file_system_access(store, monkeypatch, 
         lambda: store.save(None, source="api", owner="", status="failed", run_id=bad)]
     calls += [lambda method=method: method(bad) for method in (
         store.get, store.load_case, store.load_result, store.archive_path, store.delete, store.load_request,
-        store.size, store.exists)]
+        store.size, store.exists, store.result_path, store.response_path, store.parts_dir, store.discard_staging)]
     outcomes = []
     with monkeypatch.context() as patch:
         for name in ("stat", "lstat", "scandir", "listdir", "rename", "mkdir", "open", "unlink", "rmdir"):
@@ -143,6 +143,22 @@ def test_save_writes_a_complete_run_folder(store, result) -> None:
     assert store.archive_path(record.id).read_bytes() == b"PK-not-really-a-zip"
     assert store.load_case(record.id) == result.case
     assert not list(store.staging.iterdir())
+
+
+def test_a_response_body_is_kept_with_a_succeeded_run_and_files_are_found_by_path(store, result) -> None:
+    record = save(store, result, response='"{\\"success\\": true}"')
+    assert "response.json" in record.files
+    assert store.response_path(record.id) == store.root / record.id / "response.json"
+    assert store.response_path(record.id).read_bytes() == b'"{\\"success\\": true}"'
+    assert json.loads(store.result_path(record.id).read_text(encoding="utf-8"))["cases"] == 3
+    assert store.result_path(record.id).read_text(encoding="utf-8") == (store.root / record.id / "result.json").read_text()
+    failed = save(store, None, status="failed", error="boom", response=b"ignored: not a succeeded run")
+    assert set(failed.files) == {"meta.json", "case.json"}
+    for locate in (store.result_path, store.response_path):
+        with pytest.raises(RunNotFound):
+            locate(failed.id)
+    with pytest.raises(RunNotFound):
+        store.result_path(VALID_ID)
 
 
 def test_raw_request_bytes_and_no_archive(store, result) -> None:
@@ -203,7 +219,7 @@ def crash(self, path, value):
 real = RunStore._write_json
 RunStore._write_json = crash
 store = RunStore({root!r})
-result = vp.run(helpers.small_case())
+result = vp.run(helpers.small_case(), store=False)     # only the save below may crash
 store.save(result.case, result, source="cli", owner="", status="succeeded", run_id={run_id!r})
 """
 
@@ -295,7 +311,39 @@ def test_a_time_series_file_is_inlined_so_the_stored_case_stands_alone(store, tm
     pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
 
 
+def test_a_big_result_json_is_written_whole(store, monkeypatch) -> None:
+    import vp_jupyter.store as store_module
+
+    monkeypatch.setattr(store_module, "_WRITE_SLICE", 7)      # many slices, one of them partial
+    result = vp.run(small_case(cases=4), store=False)
+    record = save(store, result)
+    text = store.result_path(record.id).read_text(encoding="utf-8")
+    assert json.loads(text) == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
+    pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
+
+
 # ------------------------------------------------------------------------------------------- removing
+
+def test_discard_staging_removes_one_runs_parts_and_interrupted_writes(store, result) -> None:
+    other = "20261125T173724Z-" + "f" * 32
+    parts = store.parts_dir(VALID_ID)
+    assert parts == store.staging / f"{VALID_ID}.parts" and not parts.exists()
+    assert store.parts_dir(VALID_ID, create=True) == parts and parts.is_dir()
+    (parts / "chunk-00000.pkl").write_bytes(b"outputs")
+    (store.staging / f"{VALID_ID}.0badf00d.new").mkdir()         # a save whose process was killed
+    (store.staging / f"{VALID_ID}.0badf00d.new" / "result.json").write_text('{"plume": [')
+    store.parts_dir(other, create=True)
+    assert store.discard_staging(VALID_ID, keep_parts=True) == [f"{VALID_ID}.0badf00d.new"]
+    assert parts.is_dir()
+    assert store.discard_staging(VALID_ID) == [f"{VALID_ID}.parts"]
+    assert sorted(p.name for p in store.staging.iterdir()) == [f"{other}.parts"]   # other runs untouched
+    assert store.discard_staging(VALID_ID) == []
+    assert store.list() == []
+    record = save(store, result, run_id=VALID_ID)           # the run itself is not in staging
+    assert store.discard_staging(VALID_ID) == [] and store.get(VALID_ID) == record
+    assert store.clean_staging(older_than_s=0) == [f"{other}.parts"]            # leftovers of a crash
+
+
 
 def test_delete_removes_the_run_at_once(store, result) -> None:
     keep, doomed = save(store, result), save(store, result)

@@ -4,6 +4,9 @@
     result = vp.run("case.json")        # a path, a dict in the case schema, or a Case
     result.plume                        # pandas DataFrame, SI, units in result.plume.attrs["units"]
     print(result.text_report())
+    result.plot()                       # elevation, plan, dilution and concentration views (matplotlib)
+    vp.runs()                           # the archive store as a DataFrame, newest first
+    vp.load(result.run_id)              # any stored run back as a Result (also web-UI runs)
 
 Heavy modules (pandas, the engine, the input layer) are imported on first use, so `import vp_jupyter`
 and the command line stay fast.
@@ -11,6 +14,7 @@ and the command line stay fast.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -24,23 +28,36 @@ _LAZY_NAMES = {
     "AmbientProfile": "vp_jupyter.inputs",
     "AmbientLayer": "vp_jupyter.inputs",
     "Result": "vp_jupyter.results",
+    "sweep": "vp_jupyter.sweeps",
+    "RunStore": "vp_jupyter.store",
+    "CaseForm": "vp_jupyter.widgets",
 }
 
-__all__ = ["run", "__version__", *_LAZY_NAMES]
+__all__ = ["run", "runs", "load", "__version__", *_LAZY_NAMES]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    import pandas as pd
+
     from .inputs import AmbientLayer, AmbientProfile, Case, CaseError, Diffuser, ModelSettings
     from .results import Result
+    from .store import RunStore
 
 
-def run(source: Any, *, store: Any = False, source_label: str = "notebook") -> "Result":
+def run(source: Any, *, store: Any = True, source_label: str = "notebook", progress: Any = None) -> "Result":
     """Run the UM3 model (with far field and tidal buildup when the case asks) and return its :class:`Result`.
 
     `source` is a path to a case JSON file, a dict in the case schema, or a :class:`Case`.
     Invalid input raises :class:`CaseError` listing every problem; so does a case the model
-    refuses to run. `store`: False keeps the result in memory only; True records the run in the
-    archive store ($VP_JUPYTER_STORE, the one the Jupyter server uses); a
-    :class:`~vp_jupyter.store.RunStore` records it there. A recorded result has its `run_id`.
+    refuses to run.
+
+    `store`: where the run is recorded. True (the default) records it in the archive store
+    (`$VP_JUPYTER_STORE` — which the Jupyter server exports to its kernels, so notebook runs appear
+    next to the web UI's — else `<jupyter data dir>/vp_jupyter/runs`); if that store cannot be
+    written, a RuntimeWarning says so and the result is returned unrecorded. A
+    :class:`~vp_jupyter.store.RunStore` or a folder path records it there (errors are raised).
+    False or None keeps the result in memory only. A recorded result has its `run_id`
+    (see :func:`load`); `source_label` is the source written in the record (`notebook`, `cli`, …).
+    `progress`: called as progress(done, total) after each case (the notebook form's progress bar).
     """
     import time
 
@@ -51,25 +68,106 @@ def run(source: Any, *, store: Any = False, source_label: str = "notebook") -> "
     case = Case.load(source)
     started = time.time()
     engine_cases = case.engine_cases()
-    series = run_series(engine_cases, case.time_step)
+    series = run_series(engine_cases, case.time_step, progress=progress)
     for number, output in enumerate(series.plumes, start=1):
         if output.error:
             where = f"case {number}: " if len(engine_cases) > 1 else ""
             raise CaseError([f"{where}{output.error}"])
     result = Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
-    if store is not False and store is not None:
-        import getpass
+    if store is False or store is None:
+        return result
+    target = _store(store)
+    try:
+        result.run_id = _record(target, case, result, source_label, started, time.time())
+    except OSError as error:
+        if store is not True:
+            raise
+        import warnings
 
-        from .legacy import archive_bytes
-        from .store import RunStore, new_run_id
-
-        target = RunStore() if store is True else store
-        run_id = new_run_id()
-        record = target.save(case, result, source=source_label, owner=getpass.getuser(), status="succeeded",
-                             started=started, finished=time.time(), run_id=run_id,
-                             archive_bytes=archive_bytes(result, run_id))
-        result.run_id = record.id
+        warnings.warn(f"the run was not recorded in the archive store {target.root}: "
+                      f"{error.strerror or error}; the result is returned without a run id",
+                      RuntimeWarning, stacklevel=2)
     return result
+
+
+def runs(source: str | None = None, owner: str | None = None, status: str | None = None,
+         store: Any = None) -> "pd.DataFrame":
+    """The runs of the archive store as a DataFrame, one row per run, newest first.
+
+    Columns: ``id``, ``created`` (UTC datetimes), ``source`` (notebook, ui, api, cli), ``owner``,
+    ``status`` (succeeded, failed, cancelled), ``case_name``, ``case_count``, ``duration_s``, ``error``.
+    `source` / `owner` / `status` keep only the matching runs. `store`: a
+    :class:`~vp_jupyter.store.RunStore` or a folder; default the store :func:`run` records into.
+    """
+    import pandas as pd
+
+    records = _store(store).list(source=source, owner=owner, status=status)
+    frame = pd.DataFrame([{name: getattr(record, name) for name in RUN_COLUMNS} for record in records],
+                         columns=list(RUN_COLUMNS))
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
+    frame["case_count"] = frame["case_count"].astype("int64")
+    frame["duration_s"] = frame["duration_s"].astype("float64")
+    return frame
+
+
+def load(run_id: Any, store: Any = None) -> "Result":
+    """A stored run back as a :class:`Result` (its `run_id` set), whoever started it: a notebook,
+    the web UI, the JSON API or the command line.
+
+    `run_id`: the id text (``vp.runs().id[0]``, ``result.run_id``) or a run record. Malformed text
+    raises ValueError; an id that is not in the store, or a run that failed or was cancelled (it has
+    no result), raises KeyError, each with a message that says which. `store`: as for :func:`runs`.
+    """
+    from .store import RunNotFound
+
+    run_id = getattr(run_id, "id", run_id)
+    target = _store(store)
+    record = target.get(run_id)     # InvalidRunId (ValueError) or RunNotFound (KeyError)
+    if record.status != "succeeded":
+        why = f": {record.error}" if record.error else ""
+        raise RunNotFound(f"run {record.id} {record.status}{why}; it has no result to load")
+    result = target.load_result(record.id)
+    result.run_id = record.id
+    return result
+
+
+# columns of `runs()`, in order (fields of RunRecord)
+RUN_COLUMNS = ("id", "created", "source", "owner", "status", "case_name", "case_count", "duration_s", "error")
+
+
+def _store(store: Any) -> "RunStore":
+    """A RunStore from the `store` argument of run / runs / load: None or True → the default root."""
+    from .store import RunStore
+
+    if store is None or store is True:
+        return RunStore()
+    if isinstance(store, RunStore):
+        return store
+    if isinstance(store, (str, os.PathLike)):
+        return RunStore(store)
+    raise TypeError(f"store must be True, False, None, a RunStore or a folder path (got {type(store).__name__})")
+
+
+def _record(target: "RunStore", case: "Case", result: "Result", source_label: str, started: float,
+            finished: float) -> str:
+    """Save a succeeded run (with its legacy zip) in `target`; returns the run id."""
+    import getpass
+
+    from .legacy import archive_bytes
+    from .store import new_run_id
+
+    run_id = new_run_id(started)
+    record = target.save(case, result, source=source_label, owner=_owner(getpass), status="succeeded",
+                         started=started, finished=finished, run_id=run_id,
+                         archive_bytes=archive_bytes(result, run_id))
+    return record.id
+
+
+def _owner(getpass: Any) -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):     # no user name (some containers)
+        return ""
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

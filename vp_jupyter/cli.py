@@ -4,6 +4,10 @@
     vp-jupyter run --example              the same for the example case shipped with the package
     vp-jupyter run CASE.json --json out.json   (or --json - for stdout) the full result as JSON
     vp-jupyter run CASE.json --report          the Visual Plumes style text report
+    vp-jupyter run CASE.json --no-store        do not record the run in the archive store
+
+Every run is recorded in the archive store ($VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs) with
+source `cli`, and its run id is printed on standard error (`vp.load(id)` brings it back in Python).
 
 Exit status: 0 on success, 2 for invalid input (every problem printed to stderr, no traceback).
 Imports stay lazy: pandas is never needed here, so start-up is quick.
@@ -19,6 +23,7 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXAMPLE_NAME = "stratified_outfall.json"
 STDOUT = "-"
+RUN_ID_PREFIX = "run id: "      # the stderr line that names the recorded run
 
 
 def example_case_path() -> Path:
@@ -43,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the full result as JSON to FILE ('-' or no FILE: standard output)")
     run.add_argument("--report", nargs="?", const=STDOUT, metavar="FILE",
                      help="write the Visual Plumes text report to FILE ('-' or no FILE: standard output)")
+    run.add_argument("--no-store", action="store_true",
+                     help="do not record the run in the archive store (by default it is recorded with source "
+                          "'cli' in $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs, and its id "
+                          "is printed on standard error)")
     return parser
 
 
@@ -60,12 +69,16 @@ def run_command(args: argparse.Namespace) -> int:
               "give one of them a FILE", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    import warnings
+
     import vp_jupyter as vp
     from .inputs import CaseError
 
     source = example_case_path() if args.example else Path(args.case)
     try:
-        result = vp.run(source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            result = vp.run(source, store=not args.no_store, source_label="cli")
     except CaseError as error:
         print(f"vp-jupyter: invalid case {source}:", file=sys.stderr)
         for problem in getattr(error, "problems", None) or [str(error)]:
@@ -79,6 +92,10 @@ def run_command(args: argparse.Namespace) -> int:
     summary_stream = sys.stderr if STDOUT in (args.json, args.report) else sys.stdout
     for line in result.case_lines():
         print(line, file=summary_stream)
+    for warning in caught:          # e.g. the archive store could not be written: the run still succeeded
+        print(f"vp-jupyter: warning: {warning.message}", file=sys.stderr)
+    if result.run_id is not None:
+        print(f"{RUN_ID_PREFIX}{result.run_id}", file=sys.stderr)
     if args.json is not None:
         _write(result.to_json(indent=1) + "\n", args.json)
     if args.report is not None:

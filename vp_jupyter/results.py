@@ -16,6 +16,7 @@ from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS, CaseOutput, EngineCas
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from matplotlib.figure import Figure
 
     from .inputs import Case
     from .units import Unit
@@ -59,7 +60,8 @@ class Result:
       ``farfield_memos``; ``tidal`` — the tidal pollution buildup output.
     * ``memos`` — ``{case number: [memo lines]}``; ``summary()`` — one row per case.
     * ``to_dict()`` / ``to_json()`` — JSON-safe form (non-finite numbers become null).
-    * ``text_report()`` — the Visual Plumes style text report.
+    * ``text_report()`` — the Visual Plumes style text report; ``plot()`` — the standard views (matplotlib).
+    * ``run_id`` — the id of the run in the archive store when it was recorded (``vp.load(run_id)``).
     """
 
     def __init__(self, case: "Case", outputs: Sequence[CaseOutput],
@@ -346,6 +348,15 @@ class Result:
                             memos=list(tidal_data.get("memos") or []))
         return cls(case, plumes, None, farfields, tidal)
 
+    def plot(self, case: int = 1, views: "str | Sequence[str]" = ("elevation", "plan", "dilution", "concentration"),
+             ax: Any = None, **kwargs: Any) -> "Figure":
+        """The standard Visual Plumes views of one case as a matplotlib Figure (see :mod:`vp_jupyter.plots`):
+        elevation (side view), plan view, dilution and concentration against distance, with the mixing zone
+        and the isopleth. `case`: 1-based case number; `views`: one name or several; `ax`: axes to draw into."""
+        from .plots import plot_result
+
+        return plot_result(self, case=case, views=views, ax=ax, **kwargs)
+
     def text_report(self) -> str:
         """The Visual Plumes style text report (see :func:`vp_jupyter.report.text_report`)."""
         from .report import text_report
@@ -370,8 +381,15 @@ class Result:
             f"<th>depth ({html.escape(depth_label)})</th>"
             f"<th>horizontal distance ({html.escape(distance_label)})</th></tr></thead>"
             f"<tbody>{body}</tbody></table>{more}{self._farfield_html()}{self._tidal_html()}"
+            f"{self._run_id_html()}"
             "<p><code>.plume</code> (SI), <code>.plume_in_case_units()</code>, <code>.memos</code>, "
-            "<code>.summary()</code>, <code>.text_report()</code></p></div>")
+            "<code>.summary()</code>, <code>.text_report()</code>, <code>.plot()</code></p></div>")
+
+    def _run_id_html(self) -> str:
+        """The run id when the run is recorded in the archive store, else empty."""
+        if self.run_id is None:
+            return ""
+        return f"<p>run id <code>{html.escape(self.run_id)}</code> (<code>vp.load(run_id)</code>)</p>"
 
     def _farfield_html(self) -> str:
         """One paragraph on the Brooks far field when it ran: its rows and, per case (at most 10), the

@@ -4,7 +4,8 @@
     run_id = runner.submit(case, source="api", owner="alice")   # returns at once, status "queued"
     runner.status(run_id)                             # {"status": "running", "progress": {"done": 3, "total": 20}, …}
     record = await runner.wait(run_id)                # from an event loop; or runner.result(run_id) to block
-    result = runner.result(run_id)                    # the Result (RunFailed if the run did not succeed)
+    result = runner.result(run_id)                    # the Result, read back from the store (RunFailed if it did not succeed)
+    runner.store.result_path(run_id)                  # result.json as stored, e.g. to send as it is
 
 Design:
 
@@ -12,21 +13,34 @@ Design:
   `terminate()` (stop all running work now) and a `listener` for worker messages. `LocalProcessExecutor`
   wraps a `ProcessPoolExecutor` started with spawn or forkserver (never fork: a server has threads) and
   replaces the pool when it breaks. A future that fails with `concurrent.futures.BrokenExecutor` means its
-  worker went away; `WorkerDied.pids` names the processes that died on their own, when known.
+  worker went away; `WorkerDied.pids` names the processes that died on their own, when known. Tasks
+  must be module-level functions with picklable arguments (so must `make_archive` / `make_response`).
 * **Chunks**: cases without tidal buildup are independent (`couples_cases` False), so a run is split into
-  chunks of consecutive cases spread over the workers and put back together in case order; a coupled
-  series runs as one chunk. Workers get the chunk's SI `EngineCase`s (not the case JSON: no re-validation
-  per chunk, no dependence on time-series files) and return the engine outputs with columns packed as
-  float arrays. The parent assembles the `Result`, asks `make_archive(result, run_id)` for the legacy zip
-  and saves the run to the store (in a small thread pool, never on the caller's thread).
-* **One supervisor thread** owns dispatching: chunks go to the executor round-robin between runs, at
-  most `max_workers` at a time, so a short run is not stuck behind a long one and "running" means a
-  worker has it. Completion arrives through future callbacks; no lock is held while calling the executor.
+  chunks of consecutive cases spread over the workers; a coupled series runs as one chunk. Workers get
+  the chunk's SI `EngineCase`s (not the case JSON: no re-validation per chunk, no dependence on
+  time-series files), write the engine outputs (columns packed as float arrays) to the run's parts
+  folder in the store's staging area (`RunStore.parts_dir`) and return only a small report.
+* **Finishing happens in a worker, never in this process**: when every chunk is done the parent submits
+  ONE finish task (`finalize_run`) to the executor. It rebuilds the Case from its JSON, loads the chunk
+  files in case order, assembles the `Result`, asks `make_archive(result, run_id)` for the legacy zip and
+  `make_response(result, run_id)` for a response body (`response.json`, e.g. the legacy success body),
+  saves the run to the store atomically and removes the parts. A coupled series runs and is finished in
+  the same task (`run_coupled`). The parent only reads the record the worker returns: it never unpickles
+  outputs or builds a `Result`, so a server's event loop never waits for the GIL behind that work.
+  `result(run_id)` reads the Result back from the store (notebooks); a server sends the stored files.
+* **One supervisor thread** owns dispatching: finish tasks first, then chunks round-robin between runs,
+  at most `max_workers` tasks at a time, so a short run is not stuck behind a long one and "running"
+  means a worker has it. Workers run at a lower priority (`LocalProcessExecutor(niceness=...)`), so on
+  oversubscribed CPUs the submitting process (a server's event loop) is scheduled before them. Completion arrives through future callbacks; no lock is held while calling the executor.
 * **Failures**: a run over its wall-clock limit, or cancelled while running, has its workers terminated
   (the pool is replaced; chunks of other runs that were killed with it are simply run again). A worker
   that dies fails the run whose chunk it was running, with `WORKER_DIED`; other runs' chunks are retried.
   Every run that ends is recorded in the store: succeeded with its result, failed or cancelled as
-  metadata only. Nothing partial ever lands in the store (it writes atomically).
+  metadata only. Nothing partial ever lands in the store (it writes atomically), and a run that ends
+  leaves nothing in staging (its chunk files and any interrupted save are removed once its tasks are
+  gone; a crash of the whole process leaves them to `RunStore.clean_staging`). The finish task is not
+  subject to cancelling or the time limit (like saving before); if it is killed with other work it runs
+  again, and if its worker dies the run fails with `WORKER_DIED`.
 * **Progress**: workers report their pid when a chunk starts and the number of cases done every
   `PROGRESS_INTERVAL_S` over a pipe shared by the pool; `status()` adds finished chunks and in-flight counts.
 """
@@ -34,22 +48,27 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import itertools
 import logging
 import math
 import multiprocessing
 import os
+import pickle
 import queue
+import shutil
 import threading
 import time
 import weakref
 from array import array
 from collections import OrderedDict, deque
+from contextlib import contextmanager
 from concurrent.futures import BrokenExecutor, Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from .store import SOURCES, RunNotFound, RunRecord, RunStore, check_run_id, iso_time, new_run_id
 
@@ -68,8 +87,8 @@ MAX_CHUNK_CASES = 250          # cases per chunk at most (progress and load bala
 CHUNKS_PER_WORKER = 4          # aim for this many chunks per worker (load balance)
 START_GRACE_S = 60.0           # time allowed for worker start-up before a run's time limit starts anyway
 MAX_RETRIES = 3                # a chunk killed together with another run's work is run again this often
-KEEP_RESULTS = 2               # finished results kept in memory for result() (older ones come from the store)
 KEEP_FINISHED = 256            # finished runs whose status is answered from memory
+WORKER_NICENESS = 10           # workers run at a lower priority than the process that submits work
 
 
 def time_limit_message(limit_s: float) -> str:
@@ -143,10 +162,16 @@ class LocalProcessExecutor:
     Wraps `concurrent.futures.ProcessPoolExecutor`. When a worker dies the pool breaks: its futures fail
     with `WorkerDied` (naming the dead pids) and the next `submit` starts a fresh pool. `terminate()`
     kills the current workers on purpose (their futures fail with `WorkerDied(intentional=True)`).
-    Workers report over a pipe (`report`) to `listener(message)`, called on an internal thread."""
+    Workers report over a pipe (`report`) to `listener(message)`, called on an internal thread.
+
+    `niceness`: workers lower their scheduling priority by this much (POSIX `nice`; 0: as this process).
+    Model runs are batch work: when the CPUs are oversubscribed, the process that submits them (a
+    server's event loop, a notebook kernel) should get a CPU before them — otherwise a thread of that
+    process can be preempted while it holds the GIL, and the loop waits behind it. On an otherwise idle
+    machine it costs the runs nothing."""
 
     def __init__(self, max_workers: int | None = None, mp_context: Any = "spawn",
-                 listener: Callable[[tuple], None] | None = None):
+                 listener: Callable[[tuple], None] | None = None, niceness: int = WORKER_NICENESS):
         if isinstance(mp_context, str):
             if mp_context not in ("spawn", "forkserver"):
                 raise ValueError(f"mp_context must be 'spawn' or 'forkserver' (got {mp_context!r}); "
@@ -157,8 +182,11 @@ class LocalProcessExecutor:
         if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
                                         or max_workers < 1):
             raise ValueError(f"max_workers must be a whole number >= 1 (got {max_workers!r})")
+        if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
+            raise ValueError(f"niceness must be a whole number from 0 to 19 (got {niceness!r})")
         self.max_workers = max_workers or os.cpu_count() or 1
         self.listener = listener
+        self.niceness = niceness
         self._context = mp_context
         self._lock = threading.Lock()
         self._current: _Generation | None = None
@@ -174,7 +202,7 @@ class LocalProcessExecutor:
         if self._current is None:
             reader, writer = self._context.Pipe(duplex=False)
             pool = ProcessPoolExecutor(self.max_workers, mp_context=self._context,
-                                       initializer=_worker_init, initargs=(writer,))
+                                       initializer=_worker_init, initargs=(writer, self.niceness))
             gen = _Generation(next(self._numbers), pool, reader, writer)
             threading.Thread(target=self._read_messages, args=(gen,), daemon=True,
                              name=f"vp-runner-messages-{gen.number}").start()
@@ -324,10 +352,15 @@ class LocalProcessExecutor:
 _CHANNEL: Any = None
 
 
-def _worker_init(channel: Any) -> None:
-    """Pool initializer: remember the message pipe; leave Ctrl-C to the parent."""
+def _worker_init(channel: Any, niceness: int = 0) -> None:
+    """Pool initializer: remember the message pipe; lower the priority; leave Ctrl-C to the parent."""
     global _CHANNEL
     _CHANNEL = channel
+    if niceness:
+        try:
+            os.nice(niceness)
+        except (AttributeError, OSError):   # not POSIX, or not allowed
+            pass
     try:
         import signal
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -350,12 +383,106 @@ def _noop(seconds: float) -> int:
     return os.getpid()
 
 
-def run_chunk(engine_cases: "Sequence[EngineCase]", time_step: float, token: int) -> dict[str, Any]:
-    """Worker function: run consecutive cases (the whole series when they are coupled by tidal buildup).
+@dataclass(frozen=True)
+class FinalizeTask:
+    """What a worker needs to finish a run: small and picklable (the case travels as its JSON and is
+    rebuilt in the worker, so the parent never pickles thousands of engine cases in one go)."""
+    store: RunStore
+    run_id: str
+    case: dict                      # Case.to_dict(inline_files=True)
+    case_count: int
+    source: str
+    owner: str
+    created: float
+    started: float | None
+    request: Any = None
+    request_files: Any = None
+    make_archive: Callable[["Result", str], bytes] | None = None
+    make_response: Callable[["Result", str], "str | bytes"] | None = None
+
+
+def part_name(index: int) -> str:
+    """File name of the results of chunk `index` in the run's parts folder."""
+    return f"chunk-{index:05d}.pkl"
+
+
+def run_chunk(engine_cases: "Sequence[EngineCase]", time_step: float, token: int, parts_dir: str,
+              index: int) -> dict[str, Any]:
+    """Worker function: run consecutive independent cases and leave their outputs (columns packed as
+    float arrays) in `parts_dir` as `part_name(index)`, written to a temporary name and renamed. The
+    engine's final element state (`CaseOutput.final`, engine-internal: a stored Result has none either)
+    is left out: it would cost most of the time of loading the parts back.
 
     Reports ``("start", token, pid)`` and, every PROGRESS_INTERVAL_S, ``("progress", token, cases done)``.
-    Returns ``{"plumes": [CaseOutput], "farfields": [FarFieldOutput], "tidal": TidalOutput}`` with the
-    columns packed as float arrays (compact to send back)."""
+    Returns only ``{"index", "cases", "file", "refused"}``; `refused` is None, or ``[offset, message]`` of
+    the first case of the chunk the model refused (offset 0-based within the chunk)."""
+    series = _run_cases(engine_cases, time_step, token)
+    name = part_name(index)
+    for plume in series.plumes:
+        plume.final = None
+    payload = {"plumes": [_pack(p) for p in series.plumes], "farfields": [_pack(f) for f in series.farfields],
+               "tidal": series.tidal}
+    folder = Path(parts_dir)
+    temporary = folder / f".{name}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as handle:       # no parts folder: the run has ended meanwhile
+        pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, folder / name)
+    return _chunk_meta(index, series, name)
+
+
+def run_coupled(engine_cases: "Sequence[EngineCase]", time_step: float, token: int,
+                task: FinalizeTask) -> dict[str, Any]:
+    """Worker function for a series coupled by tidal buildup: run it and finish the run (`finalize_run`)
+    in the same task. ``{"chunk": chunk report, "final": finish report}``; no "final" when the model
+    refused a case (the parent records that failure)."""
+    try:
+        series = _run_cases(engine_cases, time_step, token)
+        meta = _chunk_meta(0, series, None)
+        if meta["refused"] is not None:
+            return {"chunk": meta}
+        with _no_cyclic_gc():
+            final = _finalize(task, series.plumes, series.farfields, series.tidal)
+        del series
+        return {"chunk": meta, "final": final}
+    finally:
+        _release_memory()
+
+
+def finalize_run(task: FinalizeTask, parts: "Sequence[str]", token: int) -> dict[str, Any]:
+    """Worker function that finishes a run of independent chunks: loads the chunk results from the parts
+    folder in case order, assembles the Result, builds the archive (`make_archive`) and the response
+    body (`make_response`), saves the run to the store atomically and removes the parts.
+
+    Returns ``{"record": RunRecord.to_dict(), "finished": epoch s}``. A failing archive / response /
+    save gives a stored failed run (its record says why), not an exception."""
+    report("start", token, os.getpid())
+    try:
+        with _no_cyclic_gc():
+            plumes, farfields, tidal = _load_parts(task.store.parts_dir(task.run_id), parts)
+            return _finalize(task, plumes, farfields, tidal)
+    finally:
+        _release_memory()
+
+
+def _load_parts(folder: Path, parts: "Sequence[str]") -> tuple[list, list, Any]:
+    """The chunk outputs in case order (plumes, far fields) and the tidal output."""
+    from .engine.types import TidalOutput
+
+    plumes: list = []
+    farfields: list = []
+    tidal = TidalOutput()
+    for name in parts:
+        with open(folder / name, "rb") as handle:
+            output = pickle.load(handle)
+        plumes.extend(_unpack(p) for p in output["plumes"])
+        farfields.extend(_unpack(f) for f in output["farfields"])
+        if output["tidal"].was_run:
+            tidal = output["tidal"]
+        del output
+    return plumes, farfields, tidal
+
+
+def _run_cases(engine_cases: "Sequence[EngineCase]", time_step: float, token: int) -> Any:
     from .engine.series import run_series
 
     report("start", token, os.getpid())
@@ -367,9 +494,90 @@ def run_chunk(engine_cases: "Sequence[EngineCase]", time_step: float, token: int
             last[0] = now
             report("progress", token, done)
 
-    series = run_series(list(engine_cases), time_step, progress=progress)
-    return {"plumes": [_pack(p) for p in series.plumes], "farfields": [_pack(f) for f in series.farfields],
-            "tidal": series.tidal}
+    return run_series(list(engine_cases), time_step, progress=progress)
+
+
+def _chunk_meta(index: int, series: Any, name: str | None) -> dict[str, Any]:
+    refused = next(([offset, plume.error] for offset, plume in enumerate(series.plumes) if plume.error), None)
+    return {"index": index, "cases": len(series.plumes), "file": name, "refused": refused}
+
+
+def _finalize(task: FinalizeTask, plumes: list, farfields: list, tidal: Any) -> dict[str, Any]:
+    from .inputs import Case
+    from .inputs.normalise import MAX_CASES
+    from .results import Result
+
+    store, run_id = task.store, task.run_id
+    try:
+        record = store.get(run_id)          # an earlier attempt saved it just before it was stopped
+    except RunNotFound:
+        record = None
+    if record is not None:
+        shutil.rmtree(store.parts_dir(run_id), ignore_errors=True)
+        return {"record": record.to_dict(), "finished": time.time()}
+    store.discard_staging(run_id, keep_parts=True)      # a save of an earlier attempt that was stopped
+    case = Case.from_dict(task.case, max_cases=max(MAX_CASES, task.case_count))
+    result = Result(case, plumes, case.engine_cases(), farfields, tidal)
+    del plumes, farfields
+    status, error, archive, response = "succeeded", None, None, None
+    if task.make_archive is not None:
+        try:
+            archive = task.make_archive(result, run_id)
+        except Exception as err:
+            log.exception("building the archive of run %s failed", run_id)
+            status, error = "failed", f"building the output archive failed: {err}"
+    if status == "succeeded" and task.make_response is not None:
+        try:
+            response = task.make_response(result, run_id)
+        except Exception as err:
+            log.exception("building the response of run %s failed", run_id)
+            status, error, archive = "failed", f"building the response failed: {err}", None
+    finished = time.time()
+    common = dict(source=task.source, owner=task.owner, created=task.created, started=task.started,
+                  finished=finished, request=task.request, request_files=task.request_files, run_id=run_id)
+    try:
+        if status == "succeeded":
+            record = store.save(case, result, status=status, archive_bytes=archive, response=response, **common)
+        else:
+            record = store.save(case, None, status=status, error=error, **common)
+    except FileExistsError:
+        raise
+    except Exception as err:
+        if status != "succeeded":
+            raise
+        log.exception("saving run %s failed", run_id)
+        del result, archive, response
+        record = store.save(case, None, status="failed", error=f"saving the run failed: {err}", **common)
+    shutil.rmtree(store.parts_dir(run_id), ignore_errors=True)
+    return {"record": record.to_dict(), "finished": finished}
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """In a pool worker: no cyclic garbage collection while a run is finished. Its objects all live until
+    the end (plain lists and dicts, no cycles), and the collector would walk their growing heap over and
+    over (a third of the finish time of a year of hourly cases). `_release_memory` collects afterwards."""
+    if _CHANNEL is None or not gc.isenabled():      # in the caller's process (a thread executor): leave it
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _release_memory() -> None:
+    """In a pool worker, after a big task: collect garbage and hand freed heap back to the system, so an
+    idle worker does not keep the peak of its last finish."""
+    if _CHANNEL is None:
+        return
+    gc.collect()
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):   # not glibc
+        pass
 
 
 def _pack(output: Any) -> Any:
@@ -395,30 +603,42 @@ def plan_chunks(count: int, coupled: bool, workers: int, chunk_size: int | None 
 
 @dataclass(eq=False)
 class _Chunk:
+    """A task of a run: a range of its cases, or (`finalize`) the task that finishes the run."""
     start: int
     stop: int
+    index: int = 0
+    finalize: bool = False
     token: int | None = None        # the dispatch in flight, if any
     pid: int | None = None          # worker running it (from its start message)
     done: int = 0                   # cases done in the dispatch in flight
     attempts: int = 0
-    output: dict | None = None
+    meta: dict | None = None        # the worker's report once the cases are done (outputs are in a file)
 
     @property
     def size(self) -> int:
         return self.stop - self.start
 
 
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class _Job:
     id: str
     case: "Case"
+    case_json: dict                 # the case as self-contained JSON, for the worker that finishes the run
     engine_cases: list
     time_step: float
+    coupled: bool                   # one task runs the series and finishes the run
     source: str
     owner: str
     request: Any
     request_files: Any
     make_archive: Callable[["Result", str], bytes] | None
+    make_response: Callable[["Result", str], "str | bytes"] | None
     chunks: list[_Chunk]
     created: float
     total: int                      # number of cases
@@ -431,15 +651,21 @@ class _Job:
     error: str | None = None
     cases_done: int = 0
     pending: deque = field(default_factory=deque)
+    finalizer: _Chunk | None = None  # the finish task, once every chunk is done
+    outcome: dict | None = None     # the finish report of the worker: the stored record
+    active: int = 0                 # tasks dispatched whose futures are not done
+    idle: threading.Event = field(default_factory=_set_event)   # set while `active` is 0
     done_future: Future = field(default_factory=Future)
-    result: Any = None
     record: RunRecord | None = None
-    discard: bool = False           # deleted: not stored when it ends
+    discard: bool = False           # deleted: not kept in the store when it ends
+
+    def tasks(self) -> list[_Chunk]:
+        return self.chunks if self.finalizer is None else [*self.chunks, self.finalizer]
 
     def progress(self) -> dict[str, int]:
         if self.state == "succeeded":
             return {"done": self.total, "total": self.total}
-        in_flight = sum(c.done for c in self.chunks if c.token is not None and c.output is None)
+        in_flight = sum(c.done for c in self.chunks if c.token is not None and c.meta is None)
         return {"done": min(self.total, self.cases_done + in_flight), "total": self.total}
 
     def status(self) -> dict[str, Any]:
@@ -462,6 +688,7 @@ def record_status(record: RunRecord) -> dict[str, Any]:
 _WAKE = ("wake",)
 _STOP = ("stop",)
 _TERMINATE = ("terminate",)
+IDLE_WAIT_S = 30.0                  # how long an ended run waits for its terminated tasks to go away
 
 
 class Runner:
@@ -472,6 +699,7 @@ class Runner:
     of a run from the moment a worker first starts on it (None: no limit). `max_cases`: largest number of
     cases a submitted case may have (None: the input layer's limit). `chunk_size`: cases per chunk of an
     independent series (default: about CHUNKS_PER_WORKER chunks per worker, at most MAX_CHUNK_CASES).
+    The executor's workers must see the store's folder (they write the chunk results and the run there).
     """
 
     def __init__(self, store: RunStore | None = None, executor: Executor | None = None, *,
@@ -489,6 +717,7 @@ class Runner:
         self._has_messages = hasattr(self.executor, "listener")
         if self._has_messages:
             self.executor.listener = self._on_worker_message
+        self._can_terminate = callable(getattr(self.executor, "terminate", None))
         self.max_workers = int(getattr(self.executor, "max_workers", None) or max_workers or os.cpu_count() or 1)
         self.timeout_s = timeout_s
         self.max_cases = max_cases
@@ -498,8 +727,9 @@ class Runner:
         self._jobs: dict[str, _Job] = {}                    # active runs (queued, running, finishing)
         self._finished: "OrderedDict[str, _Job]" = OrderedDict()
         self._order: deque[_Job] = deque()                  # runs with chunks waiting, round robin
-        self._tasks: dict[int, tuple[_Job, _Chunk]] = {}    # dispatch token -> its chunk
-        self._in_flight: set[int] = set()                   # tokens whose futures are not done yet
+        self._finals: deque[_Job] = deque()                 # runs waiting for their finish task
+        self._tasks: dict[int, tuple[_Job, _Chunk]] = {}    # dispatch token -> its task
+        self._in_flight: dict[int, _Job] = {}               # tokens whose futures are not done yet
         self._tokens = itertools.count(1)
         self._closed = False
         self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vp-runner-save")
@@ -512,37 +742,49 @@ class Runner:
 
     def submit(self, case: Any, *, source: str, owner: str = "", request: Any = None,
                request_files: "Mapping[str, bytes] | None" = None,
-               make_archive: "Callable[[Result, str], bytes] | None" = None) -> str:
+               make_archive: "Callable[[Result, str], bytes] | None" = None,
+               make_response: "Callable[[Result, str], str | bytes] | None" = None) -> str:
         """Queue a run and return its id at once. `case`: a Case (no work here) or anything `Case.load`
         takes (validated here: for big cases do that off the event loop). `request` / `request_files`:
         the original request, stored with the run. `make_archive(result, run_id) -> bytes`: builds the
-        legacy zip (called off the caller's thread)."""
+        legacy zip; `make_response(result, run_id) -> str`: a response body stored with the run
+        (`response_path`). Both run in a worker process, so they must be picklable (module-level)."""
+        from .engine.series import couples_cases
         from .inputs import Case, CaseError
 
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)} (got {source!r})")
         if not isinstance(owner, str):
             raise TypeError("owner must be a string")
+        for name, maker in (("make_archive", make_archive), ("make_response", make_response)):
+            if maker is not None:
+                _check_picklable(name, maker)
         case = Case.load(case, max_cases=self.max_cases)
         engine_cases = case.engine_cases()
         if self.max_cases is not None and len(engine_cases) > self.max_cases:
             raise CaseError([f"timeseries: the case has {len(engine_cases)} cases; at most {self.max_cases} "
                              "are allowed here"])
-        from .engine.series import couples_cases
-
-        chunks = [_Chunk(start, stop) for start, stop in
-                  plan_chunks(len(engine_cases), couples_cases(engine_cases), self.max_workers, self.chunk_size)]
-        job = _Job(id=new_run_id(), case=case, engine_cases=engine_cases, time_step=case.time_step,
-                   source=source, owner=owner, request=request, request_files=request_files,
-                   make_archive=make_archive, chunks=chunks, created=time.time(),
-                   total=len(engine_cases))
+        coupled = couples_cases(engine_cases)
+        chunks = [_Chunk(start, stop, index) for index, (start, stop) in
+                  enumerate(plan_chunks(len(engine_cases), coupled, self.max_workers, self.chunk_size))]
+        job = _Job(id=new_run_id(), case=case, case_json=case.to_dict(inline_files=True), engine_cases=engine_cases,
+                   time_step=case.time_step, coupled=coupled, source=source, owner=owner, request=request,
+                   request_files=request_files, make_archive=make_archive, make_response=make_response,
+                   chunks=chunks, created=time.time(), total=len(engine_cases))
         job.pending.extend(chunks)
         job.done_future.set_running_or_notify_cancel()      # waiters can never cancel it
+        if not coupled:
+            self.store.parts_dir(job.id, create=True)
         with self._lock:
             if self._closed:
-                raise RuntimeError("the runner was shut down")
-            self._jobs[job.id] = job
-            self._order.append(job)
+                closed = True
+            else:
+                closed = False
+                self._jobs[job.id] = job
+                self._order.append(job)
+        if closed:
+            self.store.discard_staging(job.id)
+            raise RuntimeError("the runner was shut down")
         self._events.put(_WAKE)
         return job.id
 
@@ -583,13 +825,13 @@ class Runner:
             return sum(1 for job in self._jobs.values() if owner is None or job.owner == owner)
 
     def worker_pids(self, run_id: str) -> list[int]:
-        """Process ids of the workers running chunks of this run right now."""
+        """Process ids of the workers running tasks of this run right now (its chunks, or its finish)."""
         run_id = check_run_id(run_id)
         with self._lock:
             job = self._jobs.get(run_id)
             if job is None:
                 return []
-            return sorted({c.pid for c in job.chunks if c.token is not None and c.pid is not None})
+            return sorted({c.pid for c in job.tasks() if c.token is not None and c.pid is not None})
 
     def chunks(self, run_id: str) -> list[tuple[int, int]]:
         """The [start, stop) case ranges a run was split into (active or recently finished runs)."""
@@ -628,21 +870,27 @@ class Runner:
         return self.status(run_id)
 
     def result(self, run_id: str, timeout: float | None = None) -> "Result":
-        """Block until the run has ended and return its Result; RunFailed if it failed or was cancelled."""
+        """Block until the run has ended and return its Result, rebuilt from the store (the Result is made
+        in a worker; this process only ever reads it back); RunFailed if it failed or was cancelled."""
         final = self.wait_sync(run_id, timeout)
         if final["status"] != "succeeded":
             raise RunFailed(run_id, final["status"], final["error"])
-        with self._lock:
-            job = self._finished.get(run_id)
-            held = job.result if job is not None else None
-            if job is not None:
-                job.result = None
-        return held if held is not None else self.store.load_result(run_id)
+        result = self.store.load_result(run_id)
+        result.run_id = run_id
+        return result
 
     async def result_async(self, run_id: str) -> "Result":
-        """`result()` for an event loop: waits without blocking it and loads a stored result in a thread."""
+        """`result()` for an event loop: waits without blocking it and loads the stored result in a thread."""
         await self.wait(run_id)
         return await asyncio.get_running_loop().run_in_executor(None, self.result, run_id)
+
+    def result_path(self, run_id: str) -> Path:
+        """Path of the stored `result.json` of a succeeded run (RunNotFound otherwise), to send as it is."""
+        return self.store.result_path(run_id)
+
+    def response_path(self, run_id: str) -> Path:
+        """Path of the body `make_response` made for the run, stored with it (RunNotFound if none)."""
+        return self.store.response_path(run_id)
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run (a running one has its workers terminated). False when it has
@@ -676,14 +924,14 @@ class Runner:
             self.store.delete(run_id)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop: runs still queued or running are recorded as cancelled, the workers are stopped."""
+        """Stop: runs not finished yet (queued, running, or waiting to be finished) are recorded as
+        cancelled, the workers are stopped."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             for job in list(self._jobs.values()):
-                if job.state in ("queued", "running"):
-                    self._abort(job, "cancelled", SHUT_DOWN)
+                self._abort(job, "cancelled", SHUT_DOWN, finishing=True)
         self._terminate_executor()
         self._events.put(_STOP)
         self._thread.join(timeout=30)
@@ -709,7 +957,7 @@ class Runner:
         return None
 
     def _on_worker_message(self, message: Any) -> None:
-        """Executor listener (another thread): a worker started a chunk or counted cases done."""
+        """Executor listener (another thread): a worker started a task or counted cases done."""
         try:
             kind, token, value = message
         except (TypeError, ValueError):
@@ -718,15 +966,23 @@ class Runner:
             entry = self._tasks.get(token)
             if entry is None:
                 return
-            job, chunk = entry
+            job, task = entry
             if kind == "start":
-                chunk.pid = int(value)
-                if job.limit_from is None:
+                task.pid = int(value)
+                if job.limit_from is None and not task.finalize:
                     job.limit_from = time.monotonic()
-            elif kind == "progress":
-                chunk.done = min(int(value), chunk.size)
+            elif kind == "progress" and not task.finalize:
+                task.done = min(int(value), task.size)
 
     def _on_done(self, token: int, future: Future) -> None:
+        """Future callback (an executor thread): free the slot at once, leave the rest to the supervisor."""
+        with self._lock:
+            job = self._in_flight.pop(token, None)
+            if job is not None:
+                job.active -= 1
+                if job.active <= 0:
+                    job.active = 0
+                    job.idle.set()
         self._events.put(("done", token, future))
 
     def _supervise(self) -> None:
@@ -743,7 +999,7 @@ class Runner:
                     elif event is _TERMINATE:
                         terminate = True
                     elif event[0] == "done":
-                        terminate |= self._chunk_done(event[1], event[2])
+                        terminate |= self._task_done(event[1], event[2])
                     try:
                         event = self._events.get_nowait()
                     except queue.Empty:
@@ -752,8 +1008,8 @@ class Runner:
                 dispatch = [] if stop or self._closed else self._dispatch()
             if terminate:
                 self._terminate_executor()
-            for token, args in dispatch:
-                self._submit(token, args)
+            for token, fn, args in dispatch:
+                self._submit(token, fn, args)
             if stop:
                 return
 
@@ -781,87 +1037,159 @@ class Runner:
                 terminate |= self._abort(job, "failed", time_limit_message(self.timeout_s))
         return terminate
 
-    def _dispatch(self) -> list[tuple[int, tuple]]:
-        """Pick chunks for free worker slots, round robin between runs (lock held)."""
+    def _finalize_task(self, job: _Job) -> FinalizeTask:
+        return FinalizeTask(store=self.store, run_id=job.id, case=job.case_json, case_count=job.total,
+                            source=job.source, owner=job.owner, created=job.created, started=job.started,
+                            request=job.request, request_files=job.request_files,
+                            make_archive=job.make_archive, make_response=job.make_response)
+
+    def _dispatch(self) -> list[tuple[int, Callable[..., Any], tuple]]:
+        """Pick tasks for free worker slots (lock held): runs waiting to be finished first, then chunks,
+        round robin between runs."""
         picked = []
-        while len(self._in_flight) < self.max_workers and self._order:
-            job = self._order.popleft()
-            if job.state not in ("queued", "running") or not job.pending:
-                continue
-            chunk = job.pending.popleft()
+        while len(self._in_flight) < self.max_workers and (self._finals or self._order):
             token = next(self._tokens)
-            chunk.token, chunk.pid, chunk.done = token, None, 0
-            self._tasks[token] = (job, chunk)
-            self._in_flight.add(token)
-            if job.state == "queued":
-                job.state, job.started, job.started_mono = "running", time.time(), time.monotonic()
-            if job.pending:
-                self._order.append(job)
-            picked.append((token, (job.engine_cases[chunk.start:chunk.stop], job.time_step, token)))
+            if self._finals:
+                job = self._finals.popleft()
+                task = job.finalizer
+                if (job.state != "finishing" or job.final_status != "succeeded" or task is None
+                        or task.token is not None or job.outcome is not None):
+                    continue
+                args: tuple = (self._finalize_task(job), [c.meta["file"] for c in job.chunks], token)
+                fn: Callable[..., Any] = finalize_run
+            else:
+                job = self._order.popleft()
+                if job.state not in ("queued", "running") or not job.pending:
+                    continue
+                task = job.pending.popleft()
+                if job.state == "queued":
+                    job.state, job.started, job.started_mono = "running", time.time(), time.monotonic()
+                if job.pending:
+                    self._order.append(job)
+                cases = job.engine_cases[task.start:task.stop]
+                if job.coupled:
+                    fn, args = run_coupled, (cases, job.time_step, token, self._finalize_task(job))
+                else:
+                    fn, args = run_chunk, (cases, job.time_step, token, str(self.store.parts_dir(job.id)), task.index)
+            task.token, task.pid, task.done = token, None, 0
+            self._tasks[token] = (job, task)
+            self._in_flight[token] = job
+            job.active += 1
+            job.idle.clear()
+            picked.append((token, fn, args))
         return picked
 
-    def _submit(self, token: int, args: tuple) -> None:
-        try:
-            future = self.executor.submit(run_chunk, *args)
-        except Exception as err:            # e.g. the executor cannot start workers
-            future = Future()
-            future.set_exception(err)
+    def _submit(self, token: int, fn: Callable[..., Any], args: tuple) -> None:
+        with self._lock:                    # its run may have ended since it was picked
+            wanted = token in self._tasks and not self._closed
+        if not wanted:
+            future: Future = Future()
+            future.cancel()
+        else:
+            try:
+                future = self.executor.submit(fn, *args)
+            except Exception as err:        # e.g. the executor cannot start workers
+                future = Future()
+                future.set_exception(err)
         future.add_done_callback(partial(self._on_done, token))
 
-    def _chunk_done(self, token: int, future: Future) -> bool:
-        """A dispatched chunk ended (lock held). True when the workers must be terminated."""
-        self._in_flight.discard(token)
+    def _task_done(self, token: int, future: Future) -> bool:
+        """A dispatched task ended (lock held). True when the workers must be terminated."""
         entry = self._tasks.pop(token, None)
         if entry is None:
             return False                    # its run ended meanwhile: nothing to do
-        job, chunk = entry
-        pid = chunk.pid
-        chunk.token, chunk.pid = None, None
+        job, task = entry
+        pid = task.pid
+        task.token, task.pid = None, None
         if future.cancelled():
-            return self._retry(job, chunk, count=False)
+            return self._retry(job, task, count=False)
         error = future.exception()
         if error is None:
-            chunk.output = future.result()
-            job.cases_done += chunk.size
-            if all(c.output is not None for c in job.chunks):
-                job.state, job.final_status = "finishing", "succeeded"
-                self._jobs_finishing(job)
-            return False
+            return self._task_succeeded(job, task, future.result())
         if isinstance(error, BrokenExecutor):
             if getattr(error, "intentional", False):
-                return self._retry(job, chunk, count=False)
+                return self._retry(job, task, count=False)
             if pid is not None and pid in getattr(error, "pids", ()):
-                return self._abort(job, "failed", WORKER_DIED)
-            return self._retry(job, chunk, count=True)
+                return self._abort(job, "failed", WORKER_DIED, finishing=True)
+            return self._retry(job, task, count=True)
+        if task.finalize:
+            log.error("finishing run %s failed: %s", job.id, error)
+            return self._abort(job, "failed", f"finishing the run failed: {error}", finishing=True)
         return self._abort(job, "failed", _error_text(error))
 
-    def _retry(self, job: _Job, chunk: _Chunk, count: bool) -> bool:
-        """Run a chunk again (it was killed with other work, or its worker died without us knowing which)."""
+    def _task_succeeded(self, job: _Job, task: _Chunk, value: dict) -> bool:
+        """A task's report arrived (lock held): small metadata only, the outputs stay in files."""
+        if task.finalize:
+            job.outcome = value
+            self._jobs_finishing(job)
+            return False
+        if job.coupled:
+            task.meta = value["chunk"]
+            job.cases_done += task.size
+            refused = self._refusal(job)
+            if refused is not None:
+                return self._abort(job, "failed", refused)
+            job.state, job.final_status, job.outcome = "finishing", "succeeded", value["final"]
+            self._jobs_finishing(job)
+            return False
+        task.meta = value
+        job.cases_done += task.size
+        if any(c.meta is None for c in job.chunks):
+            return False
+        refused = self._refusal(job)
+        if refused is not None:
+            return self._abort(job, "failed", refused)
+        job.state, job.final_status = "finishing", "succeeded"
+        job.finalizer = _Chunk(0, job.total, finalize=True)
+        self._finals.append(job)
+        return False
+
+    def _refusal(self, job: _Job) -> str | None:
+        """The error of the first case the model refused (as vp.run words it), or None."""
+        from .inputs import CaseError
+
+        for chunk in job.chunks:
+            refused = (chunk.meta or {}).get("refused")
+            if refused:
+                offset, message = refused
+                where = f"case {chunk.start + int(offset) + 1}: " if job.total > 1 else ""
+                return str(CaseError([f"{where}{message}"]))
+        return None
+
+    def _retry(self, job: _Job, task: _Chunk, count: bool) -> bool:
+        """Run a task again (it was killed with other work, or its worker died without us knowing which)."""
         if count:
-            chunk.attempts += 1
-            if chunk.attempts > MAX_RETRIES:
-                return self._abort(job, "failed", WORKER_DIED)
-        log.info("run %s: cases %d-%d are run again (their worker was stopped)", job.id, chunk.start + 1, chunk.stop)
-        chunk.done = 0
-        job.pending.appendleft(chunk)
+            task.attempts += 1
+            if task.attempts > MAX_RETRIES:
+                return self._abort(job, "failed", WORKER_DIED, finishing=True)
+        if task.finalize:
+            if job.state == "finishing" and job.final_status == "succeeded" and job.outcome is None:
+                log.info("run %s: it is finished again (its worker was stopped)", job.id)
+                self._finals.appendleft(job)
+            return False
+        log.info("run %s: cases %d-%d are run again (their worker was stopped)", job.id, task.start + 1, task.stop)
+        task.done = 0
+        job.pending.appendleft(task)
         if job not in self._order:
             self._order.appendleft(job)
         return False
 
-    def _abort(self, job: _Job, status: str, error: str) -> bool:
-        """End a queued or running run as failed or cancelled (lock held); its chunks are dropped.
-        True when some of them are running, so the workers must be terminated."""
-        if job.state not in ("queued", "running"):
+    def _abort(self, job: _Job, status: str, error: str, finishing: bool = False) -> bool:
+        """End a queued or running run (with `finishing`: also one waiting to be finished) as failed or
+        cancelled (lock held); its tasks are dropped. True when some of them are running, so the
+        workers must be terminated."""
+        awaiting_finish = job.state == "finishing" and job.final_status == "succeeded" and job.outcome is None
+        if job.state not in ("queued", "running") and not (finishing and awaiting_finish):
             return False
         running = False
-        for chunk in job.chunks:
-            if chunk.token is not None:
+        for task in job.tasks():
+            if task.token is not None:
                 running = True
-                self._tasks.pop(chunk.token, None)
-                chunk.token = None
+                self._tasks.pop(task.token, None)
+                task.token = None
         job.pending.clear()
         log.log(logging.INFO if status == "cancelled" else logging.WARNING, "run %s %s: %s", job.id, status, error)
-        job.state, job.final_status, job.error = "finishing", status, error
+        job.state, job.final_status, job.error, job.outcome = "finishing", status, error, None
         self._jobs_finishing(job)
         return running
 
@@ -869,8 +1197,8 @@ class Runner:
         job.finished = time.time()
         try:
             self._finisher.submit(self._finish, job)
-        except RuntimeError:                # finisher already shut down
-            self._finish(job)
+        except RuntimeError:                # finisher already shut down: never wait while holding the lock
+            threading.Thread(target=self._finish, args=(job,), name="vp-runner-save", daemon=True).start()
 
     def _terminate_executor(self) -> None:
         terminate = getattr(self.executor, "terminate", None)
@@ -881,46 +1209,41 @@ class Runner:
                 log.exception("terminating the workers failed")
 
     def _finish(self, job: _Job) -> None:
-        """Assemble, archive and store a run that ended (finisher thread)."""
-        status, error, result, archive, record = job.final_status, job.error, None, None, None
+        """Record a run that ended (finisher thread). A succeeded run was stored by its worker: only its
+        record is read here. A failed or cancelled one is stored as metadata (once its terminated tasks
+        are gone, so none of them writes afterwards). Then the run's staging leftovers are removed."""
+        if job.outcome is None and self._can_terminate and not job.idle.wait(IDLE_WAIT_S):
+            log.warning("run %s: its stopped tasks have not ended after %g s", job.id, IDLE_WAIT_S)
+        status, error, record = job.final_status, job.error, None
         try:
-            if status == "succeeded":
-                result = self._assemble(job)
-                if result is None:          # the model refused a case (job.error says which)
-                    status, error = "failed", job.error
-                elif job.make_archive is not None:
-                    try:
-                        archive = job.make_archive(result, job.id)
-                    except Exception as err:
-                        log.exception("building the archive of run %s failed", job.id)
-                        status, error, result = "failed", f"building the output archive failed: {err}", None
-                job.finished = time.time()
-            if not job.discard:
-                record = self._save(job, status, error, result, archive)
+            if job.outcome is not None:
+                record = RunRecord.from_dict(job.outcome["record"])
                 status, error = record.status, record.error
-            if status != "succeeded":
-                result = None
+                job.finished = float(job.outcome.get("finished") or job.finished or time.time())
+            elif not job.discard:
+                record = self._save(job, status, error)
+                status, error = record.status, record.error
         except Exception as err:            # never leave a waiter hanging
             log.exception("finishing run %s failed", job.id)
-            status, error, record, result = "failed", f"finishing the run failed: {err}", None, None
+            status, error, record = "failed", f"finishing the run failed: {err}", None
+        try:
+            self.store.discard_staging(job.id)      # chunk results, a save interrupted by a kill
+        except OSError:
+            log.exception("removing the staging files of run %s failed", job.id)
         with self._lock:
             discard = job.discard
             job.state, job.error, job.record = status, error, record
-            job.result = result
-            for chunk in job.chunks:
-                chunk.output = None         # the result holds the data now
             # only the status is answered from memory now: let the inputs go
-            job.case = job.request = job.request_files = job.make_archive = None
+            job.case = job.case_json = job.request = job.request_files = None
+            job.make_archive = job.make_response = None
             job.engine_cases = []
+            job.outcome = None
             self._jobs.pop(job.id, None)
             if not discard:
                 self._finished[job.id] = job
             while len(self._finished) > KEEP_FINISHED:
                 self._finished.popitem(last=False)
-            holders = [j for j in self._finished.values() if j.result is not None]
-            for old in holders[:-KEEP_RESULTS]:
-                old.result = None
-        if discard and record is not None:  # deleted while it was being saved
+        if discard:                         # deleted while it was running or being saved
             try:
                 self.store.delete(job.id)
             except RunNotFound:
@@ -931,41 +1254,14 @@ class Runner:
         except Exception:
             log.exception("applying the store's retention policy failed")
 
-    def _assemble(self, job: _Job) -> "Result | None":
-        """The Result from the chunk outputs in case order; None (job.error set) when a case was refused."""
-        from .engine.types import TidalOutput
-        from .inputs import CaseError
-        from .results import Result
-
-        plumes, farfields, tidal = [], [], TidalOutput()
-        for chunk in job.chunks:
-            output = chunk.output
-            plumes.extend(_unpack(p) for p in output["plumes"])
-            farfields.extend(_unpack(f) for f in output["farfields"])
-            if output["tidal"].was_run:
-                tidal = output["tidal"]
-        for number, plume in enumerate(plumes, start=1):
-            if plume.error:                 # the model refused the case: as vp.run does
-                where = f"case {number}: " if len(plumes) > 1 else ""
-                job.error = str(CaseError([f"{where}{plume.error}"]))
-                return None
-        return Result(job.case, plumes, job.engine_cases, farfields, tidal)
-
-    def _save(self, job: _Job, status: str, error: str | None, result: Any, archive: bytes | None) -> RunRecord:
-        common = dict(source=job.source, owner=job.owner, created=job.created, started=job.started,
-                      finished=job.finished, request=job.request, request_files=job.request_files,
-                      run_id=job.id)
+    def _save(self, job: _Job, status: str, error: str | None) -> RunRecord:
+        """Store a run that did not succeed (metadata only)."""
         try:
-            return self.store.save(job.case, result if status == "succeeded" else None, status=status,
-                                   error=error, archive_bytes=archive if status == "succeeded" else None, **common)
-        except FileExistsError:
-            raise
-        except Exception as err:
-            if status != "succeeded":
-                raise
-            log.exception("saving run %s failed", job.id)
-            error = f"saving the run failed: {err}"
-            return self.store.save(job.case, None, status="failed", error=error, **common)
+            return self.store.save(job.case, None, status=status, error=error, source=job.source, owner=job.owner,
+                                   created=job.created, started=job.started, finished=job.finished,
+                                   request=job.request, request_files=job.request_files, run_id=job.id)
+        except FileExistsError:             # its worker stored it just before it was stopped: that stands
+            return self.store.get(job.id)
 
 
 _LIVE_RUNNERS: "weakref.WeakSet[Runner]" = weakref.WeakSet()
@@ -994,6 +1290,16 @@ def _register_exit_hook() -> None:
         register(_shut_down_live_runners)
     except RuntimeError:                    # already shutting down
         pass
+
+
+def _check_picklable(name: str, maker: Any) -> None:
+    if not callable(maker):
+        raise TypeError(f"{name} must be callable")
+    try:
+        pickle.dumps(maker)
+    except Exception as err:
+        raise TypeError(f"{name} runs in a worker process, so it must be picklable (a module-level function); "
+                        f"{maker!r} is not ({err})") from None
 
 
 def _error_text(error: BaseException) -> str:

@@ -5,10 +5,12 @@
         meta.json               RunRecord: id, owner, source, created, status, timings, engine version, …
         case.json               the case as normalised JSON (time-series files inlined, see below)
         result.json             Result.to_dict() (succeeded runs only)
+        response.json           the response body the legacy run endpoint sends, when one was made
         request.json | request.bin   the original request, when the run came from the web UI or the API
         request_files/<name>    uploaded parts of that request (CSV time series)
         output_<run id>.zip     the legacy zip archive, when one was made
       .staging/                 folders being written or deleted; leftovers of a crash (see clean_staging)
+        <run id>.parts/         the chunk results of a run in progress (`parts_dir`), removed when it ends
 
 Run ids are a UTC timestamp plus 128 random bits (`20261125T173724Z-<32 hex>`). Every public method checks
 an id against `RUN_ID_PATTERN` before any path is built, and paths are resolved and verified to stay
@@ -50,6 +52,7 @@ STATUSES = ("succeeded", "failed", "cancelled")
 META_FILE = "meta.json"
 CASE_FILE = "case.json"
 RESULT_FILE = "result.json"
+RESPONSE_FILE = "response.json"
 REQUEST_JSON = "request.json"
 REQUEST_BIN = "request.bin"
 REQUEST_FILES = "request_files"
@@ -57,6 +60,7 @@ REQUEST_FILES = "request_files"
 # names of uploaded request parts: no separators, no leading dot
 _PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _MAX_OWNER = 256
+_WRITE_SLICE = 1 << 20             # characters per write of a JSON file
 
 
 class InvalidRunId(ValueError):
@@ -223,15 +227,16 @@ class RunStore:
              status: str, started: Any = None, finished: Any = None, created: Any = None,
              request: Any = None, request_files: "Mapping[str, bytes] | None" = None,
              error: str | None = None, archive_bytes: bytes | None = None,
-             run_id: str | None = None) -> RunRecord:
+             response: "str | bytes | None" = None, run_id: str | None = None) -> RunRecord:
         """Store one run atomically and return its record.
 
         Everything is written to a folder in `.staging` and renamed to `root/<run id>` at the end: a
         crash leaves at most a staging leftover (`clean_staging`), never a half run. `status` is
         succeeded (a `result` is required), failed or cancelled (`error` says why; a result is not
         stored). `request`: the original request, a JSON value (`request.json`) or raw bytes / text
-        (`request.bin`); `request_files`: its uploaded parts, name -> bytes. Times are epoch seconds,
-        datetimes or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
+        (`request.bin`); `request_files`: its uploaded parts, name -> bytes. `response`: a response body
+        to keep with a succeeded run (`response.json`, text as UTF-8). Times are epoch seconds, datetimes
+        or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
         """
         from . import __version__
 
@@ -285,6 +290,11 @@ class RunStore:
                 name = archive_name(run_id)
                 self._write_bytes(work / name, bytes(archive_bytes))
                 files.append(name)
+            if response is not None and status == "succeeded":
+                body = response.encode("utf-8") if isinstance(response, str) else bytes(response)
+                self._write_bytes(work / RESPONSE_FILE, body)
+                del body
+                files.append(RESPONSE_FILE)
             files.append(META_FILE)
             record = RunRecord(
                 id=run_id, owner=owner, source=source, created=iso_time(created_s), status=status,
@@ -304,8 +314,12 @@ class RunStore:
         return record
 
     def _write_json(self, path: Path, value: Any) -> None:
+        # json.dumps (C encoder), not json.dump (pure-Python chunks): twice as fast for a big result;
+        # written in slices so the encoded copy is never whole
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+            for start in range(0, len(text), _WRITE_SLICE):
+                handle.write(text[start:start + _WRITE_SLICE])
             self._flush(handle)
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
@@ -373,6 +387,15 @@ class RunStore:
     def archive_path(self, run_id: str) -> Path:
         """Path of the run's legacy zip archive (RunNotFound if the run or its archive is absent)."""
         return self._file(run_id, archive_name(run_id), "archive")
+
+    def result_path(self, run_id: str) -> Path:
+        """Path of the run's `result.json` (RunNotFound if the run is absent or did not succeed), e.g. to
+        send it as it is instead of rebuilding the Result."""
+        return self._file(run_id, RESULT_FILE, "result (it did not succeed)")
+
+    def response_path(self, run_id: str) -> Path:
+        """Path of the response body stored with the run (`response.json`; RunNotFound if there is none)."""
+        return self._file(run_id, RESPONSE_FILE, "stored response")
 
     def list(self, source: str | None = None, owner: str | None = None, status: str | None = None,
              limit: int | None = None) -> list[RunRecord]:
@@ -460,6 +483,38 @@ class RunStore:
                 if record.id not in kept and remove(record.id):
                     total -= sizes[record.id]
         return removed
+
+    def parts_dir(self, run_id: str, create: bool = False) -> Path:
+        """`.staging/<run id>.parts`: where the workers of a run in progress leave their chunk results
+        (created when `create`). It is removed when the run ends; a crash leaves it to `clean_staging`."""
+        path = self.staging / f"{check_run_id(run_id)}.parts"
+        if create:
+            self._ensure_dirs()
+            path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def discard_staging(self, run_id: str, keep_parts: bool = False) -> list[str]:
+        """Remove the staging entries of one run: its chunk results (unless `keep_parts`) and folders of
+        writes that were interrupted (a worker stopped while saving the run). Only for a run no one is
+        saving right now. Returns the names removed."""
+        prefix = f"{check_run_id(run_id)}."
+        try:
+            entries = list(os.scandir(self.staging))
+        except FileNotFoundError:
+            return []
+        removed = []
+        for entry in entries:
+            if not entry.name.startswith(prefix) or (keep_parts and entry.name == prefix + "parts"):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+            removed.append(entry.name)
+        return sorted(removed)
 
     def clean_staging(self, older_than_s: float = 3600.0) -> list[str]:
         """Remove staging leftovers (writes or deletions interrupted by a crash) not touched for

@@ -8,9 +8,12 @@ legacy run endpoint lets such an origin replace the XSRF value. Errors are JSON,
 """
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
-from typing import Any
+import os
+from functools import partial
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -155,7 +158,7 @@ class LegacyRunHandler(VisualPlumesHandler):
                 for name, values in self.request.body_arguments.items() if values}
         files = {name: parts[0].body for name, parts in self.request.files.items() if parts}
         try:
-            case = legacy.parse_run_request(form, files, max_cases=self.app.max_cases)
+            case = await off_the_loop(partial(legacy.parse_run_request, form, files, max_cases=self.app.max_cases))
         except legacy.LegacyError as err:
             return self.legacy_error(str(err))
         if self.over_user_limit():
@@ -163,14 +166,16 @@ class LegacyRunHandler(VisualPlumesHandler):
                                      f"(the limit is {self.app.max_concurrent_runs_per_user}); try again shortly.")
         request = {"form": form, "files": {name: body.decode("utf-8", "replace") for name, body in files.items()}}
         runner = self.app.runner
+        # the worker that finishes the run also makes the response body; it is sent from the store as it is
         run_id = runner.submit(case, source="ui", owner=self.owner, request=request,
-                               make_archive=legacy.archive_bytes)
+                               make_archive=legacy.archive_bytes, make_response=legacy.success_body)
         status = await runner.wait(run_id)
         if status["status"] != "succeeded":
             return self.legacy_error(f"Error running the model: {status.get('error') or status['status']}")
-        result = await runner.result_async(run_id)
-        self.set_header("Content-Type", legacy.SUCCESS_CONTENT_TYPE)
-        self.finish(legacy.success_body(result, run_id))
+        try:
+            await send_file(self, lambda: runner.response_path(run_id), legacy.SUCCESS_CONTENT_TYPE)
+        except RunNotFound:
+            return self.legacy_error("Error running the model: the run was removed before its result was sent")
 
 
 class LegacyDownloadHandler(VisualPlumesHandler):
@@ -179,6 +184,26 @@ class LegacyDownloadHandler(VisualPlumesHandler):
     @web.authenticated
     async def get(self, run_id: str) -> None:
         await send_archive(self, self.run_id_or_404(run_id))
+
+
+async def off_the_loop(work: Callable[[], Any]) -> Any:
+    """Run pure-Python work (parsing, validating a case) in a thread, so the event loop keeps answering."""
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+async def send_file(handler: VisualPlumesHandler, locate: Callable[[], Any], content_type: str) -> None:
+    """Send a stored file as the response body, read in chunks (RunNotFound when it is not there)."""
+    try:
+        stream = open(locate(), "rb")
+    except FileNotFoundError:               # removed between the look-up and the open
+        raise RunNotFound("the file was removed") from None
+    with stream:
+        handler.set_header("Content-Type", content_type)
+        handler.set_header("Content-Length", str(os.fstat(stream.fileno()).st_size))
+        while chunk := stream.read(256 * 1024):
+            handler.write(chunk)
+            await handler.flush()
+    handler.finish()
 
 
 async def send_archive(handler: VisualPlumesHandler, run_id: str) -> None:
@@ -212,18 +237,12 @@ class RunsHandler(VisualPlumesHandler):
         self.write_json({"runs": runs})
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         if self.too_large:
             size, limit = self.too_large
             raise web.HTTPError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
         try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError as err:
-            raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "body: must be a case object (the case JSON format)")
-        try:
-            case = Case.load(body, allow_files=False, max_cases=self.app.max_cases)
+            case = await off_the_loop(partial(load_case_body, self.request.body, self.app.max_cases))
         except CaseError as err:
             self.write_json({"error": "invalid case", "problems": list(err.problems), "status": 400}, 400)
             return
@@ -233,6 +252,17 @@ class RunsHandler(VisualPlumesHandler):
         run_id = self.app.runner.submit(case, source="api", owner=self.owner, make_archive=legacy.archive_bytes)
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "links": run_links(self, run_id)}, 202)
+
+
+def load_case_body(body: bytes, max_cases: int) -> Case:
+    """The Case of a `POST api/runs` body (web.HTTPError 400 when it is not a JSON object)."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as err:
+        raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise web.HTTPError(400, "body: must be a case object (the case JSON format)")
+    return Case.load(data, allow_files=False, max_cases=max_cases)
 
 
 class RunHandler(VisualPlumesHandler):
@@ -261,9 +291,10 @@ class RunResultHandler(RunHandler):
         status = self.status_or_404(run_id)
         if status["status"] != "succeeded":
             raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
-        result = await self.app.runner.result_async(status["id"])
-        self.set_header("Content-Type", "application/json")
-        self.finish(result.to_json())
+        try:                                # result.json as the worker stored it: nothing rebuilt here
+            await send_file(self, lambda: self.app.store.result_path(status["id"]), "application/json")
+        except RunNotFound:
+            raise web.HTTPError(404, "no such run") from None
 
 
 class RunArchiveHandler(RunHandler):
