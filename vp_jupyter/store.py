@@ -506,13 +506,7 @@ class RunStore:
         for entry in entries:
             if not entry.name.startswith(prefix) or (keep_parts and entry.name == prefix + "parts"):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    pass
+            _remove_entry(entry)
             removed.append(entry.name)
         return sorted(removed)
 
@@ -533,13 +527,7 @@ class RunStore:
                 continue
             if age < older_than_s:
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    pass
+            _remove_entry(entry)
             removed.append(entry.name)
         return sorted(removed)
 
@@ -609,3 +597,14 @@ def _non_negative(name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{name} must be a number >= 0 or None (got {value!r})")
     return value
+
+
+def _remove_entry(entry: os.DirEntry) -> None:
+    """Remove one staging leftover (folder or file); gone already is fine."""
+    if entry.is_dir(follow_symlinks=False):
+        shutil.rmtree(entry.path, ignore_errors=True)
+        return
+    try:
+        os.unlink(entry.path)
+    except FileNotFoundError:
+        pass
