@@ -1,0 +1,88 @@
+"""`VisualPlumesSettings`: every setting of a Visual Plumes server, shared by the Jupyter server extension
+(`VisualPlumesApp`) and the JupyterHub service (`vp_jupyter.hub_service`), and the store and runner built
+from them. Set as `c.VisualPlumesApp.<name>` / `c.VisualPlumesHubService.<name>`, or for both as
+`c.VisualPlumesSettings.<name>`."""
+from __future__ import annotations
+
+import os
+
+from traitlets import Float, Integer, List, Unicode, validate
+from traitlets.config import Configurable
+
+from ..runner import Runner
+from ..store import RunStore
+
+EXECUTORS = ("local",)
+
+
+class VisualPlumesSettings(Configurable):
+    """Store, workers, limits and origins of a Visual Plumes server."""
+
+    store_root = Unicode(
+        "", config=True,
+        help="Folder of the run archive store. Default: $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs. "
+             "The server exports it as VP_JUPYTER_STORE to the kernels it starts, so notebooks share it.")
+    allowed_origins = List(
+        Unicode(), default_value=[], config=True,
+        help="Origins of the Visual Plumes web UI allowed to call the legacy run endpoint with the login cookie "
+             "and no XSRF value (e.g. http://localhost:3001). Every other origin gets 403.")
+    executor = Unicode(
+        "local", config=True,
+        help="Where model runs execute: 'local' (a pool of worker processes on this machine) or 'dask' "
+             "(a dask.distributed cluster; see the dask_* settings). Its workers must see store_root.")
+    max_workers = Integer(
+        0, config=True, help="Worker processes for model runs with the local executor (0: one per CPU core).")
+    mp_start_method = Unicode(
+        "spawn", config=True, help="How local worker processes start: 'spawn' or 'forkserver' (never fork).")
+    run_timeout = Float(
+        600.0, config=True, help="Wall-clock limit of one run, seconds; a run over it fails.")
+    max_cases = Integer(
+        100_000, config=True, help="Most cases (time slices) one run may have.")
+    max_upload_bytes = Integer(
+        20 * 1024 * 1024, config=True, help="Largest request body accepted by the run endpoints, bytes.")
+    max_concurrent_runs_per_user = Integer(
+        4, config=True, help="Runs one user may have queued or running at once.")
+    retention_max_age_days = Float(
+        0.0, config=True, help="Delete stored runs older than this many days (0: keep forever).")
+    retention_max_total_mb = Float(
+        0.0, config=True, help="Delete the oldest stored runs while the store exceeds this size in MB (0: no limit).")
+
+    @validate("executor")
+    def _check_executor(self, proposal):
+        if proposal["value"] not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)} (got {proposal['value']!r})")
+        return proposal["value"]
+
+    @validate("mp_start_method")
+    def _check_start_method(self, proposal):
+        if proposal["value"] not in ("spawn", "forkserver"):
+            raise ValueError(f"mp_start_method must be 'spawn' or 'forkserver' (got {proposal['value']!r}); "
+                             "fork is unsafe in a server")
+        return proposal["value"]
+
+    def make_store(self) -> RunStore:
+        return RunStore(self.store_root or None, max_age_s=self.retention_max_age_days * 86400.0 or None,
+                        max_total_bytes=int(self.retention_max_total_mb * 1024 * 1024) or None)
+
+    def make_executor(self):
+        """The executor the settings ask for (None: the Runner's own local process pool)."""
+        if self.executor == "local":
+            return None
+        raise ValueError(f"executor {self.executor!r} is not available")
+
+    def make_runner(self, store: RunStore) -> Runner:
+        return Runner(store, self.make_executor(), max_workers=self.max_workers or None,
+                      timeout_s=self.run_timeout, max_cases=self.max_cases, mp_context=self.mp_start_method)
+
+    def apply_retention(self) -> list[str]:
+        """Apply the retention settings to `self.store` now; the ids of the runs deleted."""
+        age = self.retention_max_age_days * 86400.0 or None
+        size = int(self.retention_max_total_mb * 1024 * 1024) or None
+        if age is None and size is None:
+            return []
+        return self.store.apply_retention(max_age_s=age, max_total_bytes=size)
+
+    def describe_workers(self) -> str:
+        if self.executor == "local":
+            return f"{self.max_workers or os.cpu_count()} local worker process(es)"
+        return f"the {self.executor} executor"
