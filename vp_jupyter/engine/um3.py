@@ -346,16 +346,28 @@ def run_um3(case: EngineCase) -> CaseOutput:
     n = 0
 
     step_length = 0.0
+    delta = 0.0
+    induced_current, aspiration = st.allow_induced_current, st.aspiration_coeff
+    write_freq, wsf = st.write_step_freq, round(st.write_step_freq)
+    stop_on_surface, stop_on_bottom, max_dilution = not st.dont_stop_on_surface_hit, st.stop_on_bottom_hit, st.max_dilution
     while not done and not atvmxz:
         n += 1
         # ---- spec §7.1 entrainment, from the end-of-previous-step values
         disp = step_length if n > 1 else speed * dt
         db = b - b_prev
-        turning = _angle(vpx, vpy, vpz, vx, vy, vz)      # turning during the previous step
+        # turning during the previous step: angle(V_prev, V), the body geometry's δ of that step
+        turning = delta if n > 1 else _angle(vpx, vpy, vpz, vx, vy, vz)
         vmag = sqrt(vx * vx + vy * vy + vz * vz)
         # angle(G, V) != 0, i.e. unit(G)·unit(V) < 1 with unit(G) = (0, 0, −1) exactly
         if vmag == 0.0 or -(vz / vmag) < 1.0:
-            nvx, nvy, nvz = _rescale(1.0, *_cross(vx, vy, vz, 0.0, 0.0, -G))
+            # rescale(1, V × G), G = (0, 0, −G), the cross product written out term by term
+            nvx, nvy, nvz = vy * -G - vz * 0.0, vz * 0.0 - vx * -G, vx * 0.0 - vy * 0.0
+            nv_len = sqrt(nvx * nvx + nvy * nvy + nvz * nvz)
+            if nv_len == 0.0:
+                nvx = nvy = nvz = 0.0
+            else:
+                f = 1.0 / nv_len
+                nvx, nvy, nvz = nvx * f, nvy * f, nvz * f
         uax, uay = amb.ux, amb.uy
         # U_par = perp(U_a, N_v): the current in the trajectory plane; U_perp the cross-flow
         nv_len = sqrt(nvx * nvx + nvy * nvy + nvz * nvz)
@@ -372,7 +384,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
             vmag = 1e-12
         sin_t = vz / vmag
         cos_t = math.hypot(vx, vy) / vmag
-        if st.allow_induced_current and n_ports > 1:
+        if induced_current and n_ports > 1:
             v_ind = v_ave * (diameter / spacing if diameter > spacing else 1.0)
         else:
             v_ind = 0.0
@@ -417,7 +429,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         e1 = rgro + cyln + (cyl + curv if cyl + curv > 0.0 else 0.0)
         u_w = abs(u_par * sin_t)
         vhat_x, vhat_y, vhat_z = vx / vmag, vy / vmag, vz / vmag
-        v_e = st.aspiration_coeff * abs(vmag - (upx * vhat_x + upy * vhat_y + upz * vhat_z))
+        v_e = aspiration * abs(vmag - (upx * vhat_x + upy * vhat_y + upz * vhat_z))
         if u_w > v_e:   # v_e = 0 (jet moving with the current) is the limit β = π/2
             beta = math.atan(math.sqrt(u_w / v_e - 1.0)) if v_e > 0.0 else PI / 2.0
         else:
@@ -506,10 +518,22 @@ def run_um3(case: EngineCase) -> CaseOutput:
 
         # spec §7.4 item 11 body geometry, from the current diameter (§13: follow the original program)
         r = diameter / 2.0
-        delta = _angle(vx, vy, vz, vpx, vpy, vpz)
+        # δ = angle(V, V_prev) (spec §0), from the speeds just computed (the same norms)
+        if speed == 0.0 or speed_prev == 0.0:
+            delta = PI / 2.0
+        else:
+            c_d = (vx / speed) * (vpx / speed_prev) + (vy / speed) * (vpy / speed_prev) \
+                + (vz / speed) * (vpz / speed_prev)
+            delta = math.acos(1.0 if c_d > 1.0 else (-1.0 if c_d < -1.0 else c_d))
         if delta != 0.0:
-            cx, cy, cz = _cross(vx, vy, vz, vpx, vpy, vpz)
-            rcx, rcy, rcz = _rescale(step_length / delta, *_cross(vx, vy, vz, cx, cy, cz))
+            cx, cy, cz = vy * vpz - vz * vpy, vz * vpx - vx * vpz, vx * vpy - vy * vpx    # V × V_prev
+            rcx, rcy, rcz = vy * cz - vz * cy, vz * cx - vx * cz, vx * cy - vy * cx        # V × (V × V_prev)
+            rc_len = sqrt(rcx * rcx + rcy * rcy + rcz * rcz)
+            if rc_len == 0.0:
+                rcx = rcy = rcz = 0.0
+            else:
+                f = step_length / delta / rc_len
+                rcx, rcy, rcz = rcx * f, rcy * f, rcz * f
         else:
             rcx, rcy, rcz = _rescale(HUGE_RADIUS, *_cross(vx, vy, vz, ax_, ay_, az_))
         # angle(V, G) is exactly 0 or π iff unit(V)·(0, 0, −1) reaches ±1 (unit(G) is exact)
@@ -560,8 +584,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         max_iter = n > MAX_STEPS
         closed = iota <= 0.0
         if (max_iter or closed or traps >= trap_limit or reversals >= reversal_limit
-                or (surfacing and not st.dont_stop_on_surface_hit)
-                or (bottomed and st.stop_on_bottom_hit) or dilution > st.max_dilution):
+                or (surfacing and stop_on_surface) or (bottomed and stop_on_bottom) or dilution > max_dilution):
             done = True
             out.stop_reason = ", ".join(text for text, hit in (
                 ("max steps", max_iter), ("trap level", traps >= trap_limit),
@@ -598,13 +621,12 @@ def run_um3(case: EngineCase) -> CaseOutput:
         matched = energy_product < 0.0 and diameter > depth_now
 
         # ---- spec §7.7 row writing
-        wsf = round(st.write_step_freq)
         write = (diameter == 0.0 or drho == 0.0 or drho_prev == 0.0 or done or max_iter
-                 or drz * drz_prev < 0.0 or (n >= st.write_step_freq and n % wsf == 0)
+                 or drz * drz_prev < 0.0 or (n >= write_freq and n % wsf == 0)
                  or "merged" in changes or trap_now or reversal_flag
                  or drz == 0.0 or (drz_prev == 0.0 and (reversals == reversal_limit or traps == trap_limit))
                  or "surface" in changes or "bottom" in changes or lap != lap_old
-                 or dilution > st.max_dilution or atvmxz or ("ceiling" in changes and ceiling > 0.0)
+                 or dilution > max_dilution or atvmxz or ("ceiling" in changes and ceiling > 0.0)
                  or matched)
         if write:
             # spec §7.7: status texts in this order
