@@ -33,7 +33,7 @@ import re
 import time
 import zipfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import units as u
 from .engine.seawater import density
@@ -806,18 +806,26 @@ def _ambient_block(result: "Result") -> dict[str, Any]:
     return {"headers": headers, "outputs": outputs}
 
 
-def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable[[dict], Any]]]:
-    """§5.3 / Q6: the 14 plume columns (label, regime, name, engine column, unit, row -> shown value)."""
+def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable[[Mapping[str, Sequence[float]]], list]]]:
+    """§5.3 / Q6: the 14 plume columns (label, regime, name, engine column, unit, engine columns -> the
+    column of shown values)."""
     d, a = case.diffuser_units, case.ambient_units
 
-    def to(unit: "u.Unit", column: str, temperature: str = "temperature") -> Callable[[dict], Any]:
-        return lambda row: _convert(row[column], unit, temperature_c=row[temperature])
+    def to(unit: "u.Unit", column: str, temperature: str = "temperature") -> Callable[[Mapping], list]:
+        if unit.rule == "factor" and unit.kind != "angle":     # the bulk of the values: one multiply each
+            factor = unit.factor
+            return lambda columns: [x if math.isfinite(x) else None for x in (v * factor for v in columns[column])]
+        return lambda columns: [_convert(v, unit, temperature_c=t)
+                                for v, t in zip(columns[column], columns[temperature])]
+
+    def each(shown: Callable[[float], Any], column: str) -> Callable[[Mapping], list]:
+        return lambda columns: [shown(v) for v in columns[column]]
 
     return [
         ("Depth", "element", "depth", "depth", d["depth"], to(d["depth"], "depth")),
         ("Width", "element", "diameter", "diameter", d["diameter"], to(d["diameter"], "diameter")),
         ("V-angle", "element", "vertical_angle", "vertical_angle", d["vertical_angle"],
-         lambda row: _signed_angle(row["vertical_angle"], d["vertical_angle"])),
+         each(lambda v: _signed_angle(v, d["vertical_angle"]), "vertical_angle")),
         ("Salinity", "element", "salinity", "salinity", a["salinity"], to(a["salinity"], "salinity")),
         ("Temp.", "element", "temperature", "temperature", a["temperature"], to(a["temperature"], "temperature")),
         ("Pollutant", "element", "concentration", "concentration", d["concentration"],
@@ -826,8 +834,8 @@ def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable
         ("Amb-den", "ambient", "density", "ambient_density", _SIGMA_T, to(_SIGMA_T, "ambient_density")),
         ("Amb-cur", "ambient", "current_speed", "ambient_current_speed", a["current_speed"],
          to(a["current_speed"], "ambient_current_speed", "ambient_temperature")),
-        ("Velocity", "element", "speed", "velocity", u.si_unit("speed"), lambda row: _finite(row["velocity"])),
-        ("Dilution", "element", "dilution", "dilution", _UNITLESS, lambda row: _finite(row["dilution"])),
+        ("Velocity", "element", "speed", "velocity", u.si_unit("speed"), each(_finite, "velocity")),
+        ("Dilution", "element", "dilution", "dilution", _UNITLESS, each(_finite, "dilution")),
         ("X-pos", "element", "x_displacement", "x", _FEET, to(_FEET, "x")),
         ("Y-pos", "element", "y_displacement", "y", _FEET, to(_FEET, "y")),
         ("Iso diameter", "model", "iso_diameter", "iso_diameter", d["diameter"], to(d["diameter"], "iso_diameter")),
@@ -847,9 +855,9 @@ def _plume_block(result: "Result") -> dict[str, Any]:
     headers = [_header(name, label, unit, regime) for label, regime, name, _, unit, _ in spec]
     outputs = []
     for output in result.outputs:
-        rows = _rows(output)
-        outputs.append([{"step": int(step), "values": [shown(row) for *_, shown in spec], "status": status}
-                        for step, status, row in zip(output.steps, output.statuses, rows)])
+        shown_columns = [shown(output.columns) for *_, shown in spec]
+        outputs.append([{"step": int(step), "values": list(values), "status": status}
+                        for step, status, values in zip(output.steps, output.statuses, zip(*shown_columns))])
     return {"headers": headers, "outputs": outputs, "memos": [_memos(o) for o in result.outputs],
             "postmemos": [list(o.postmemos) for o in result.outputs]}
 

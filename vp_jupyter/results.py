@@ -274,33 +274,32 @@ class Result:
         """JSON-safe form: inputs, SI units, per-case columnar plume rows, memos and summary."""
         from . import __version__
 
-        per_case = []
-        for number, output in enumerate(self.outputs, start=1):
-            per_case.append({
-                "case": number,
-                "start_time": self.case_times[number - 1],
-                "steps": list(output.steps),
-                "statuses": list(output.statuses),
-                "columns": {name: list(output.columns[name]) for name in PLUME_COLUMNS},
-                "memos": list(output.memos),
-                "postmemos": list(output.postmemos),
-            })
-        return json_safe({
+        # the columns are most of the data: made JSON-safe a column at a time (`_json_floats`), not value by value
+        per_case = [{"case": number,
+                     "start_time": json_safe(self.case_times[number - 1]),
+                     "steps": list(output.steps),
+                     "statuses": list(output.statuses),
+                     "columns": {name: _json_floats(output.columns[name]) for name in PLUME_COLUMNS},
+                     "memos": list(output.memos),
+                     "postmemos": list(output.postmemos)}
+                    for number, output in enumerate(self.outputs, start=1)]
+        farfield = [{"case": number, "was_run": o.was_run, "steps": list(o.steps),
+                     "columns": {name: _json_floats(o.columns[name]) for name in FARFIELD_COLUMNS},
+                     "memos": list(o.memos)}
+                    for number, o in enumerate(self.farfield_outputs, start=1)]
+        head = json_safe({
             "vp_jupyter_version": __version__,
             "name": self.case.name,
             "cases": self.case_count,
             "units": dict(PLUME_COLUMNS),
             "farfield_units": dict(FARFIELD_COLUMNS),
-            "farfield": [{"case": number, "was_run": o.was_run, "steps": list(o.steps),
-                          "columns": {name: list(o.columns[name]) for name in FARFIELD_COLUMNS},
-                          "memos": list(o.memos)}
-                         for number, o in enumerate(self.farfield_outputs, start=1)],
+        })
+        tail = json_safe({
             "tidal": {"was_run": self.tidal.was_run, "buildup": list(self.tidal.buildup),
                       "highest": self.tidal.highest, "memos": list(self.tidal.memos)},
             "summary": self.final_rows(),
-            "plume": per_case,
-            "case": self.case.to_dict(),
         })
+        return {**head, "farfield": farfield, **tail, "plume": per_case, "case": json_safe(self.case.to_dict())}
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`to_dict` as strict JSON text (no NaN / Infinity)."""
@@ -523,6 +522,18 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return json_safe(value.item())
     return value
+
+
+def _json_floats(values: Any) -> list:
+    """A numeric column as a list of JSON-safe numbers (NaN and ±Infinity become None). The sum is finite
+    only when every value is (a NaN or an infinity propagates), so a clean column costs one pass."""
+    column = list(values)
+    try:
+        if all(type(v) is float for v in column) and math.isfinite(sum(column)):
+            return column
+    except OverflowError:           # finite values whose sum overflows: check them one by one
+        pass
+    return json_safe(column)
 
 
 def _float_from_json(value: Any) -> float:

@@ -72,16 +72,16 @@ def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: "Pro
     except (ValueError, ArithmeticError) as err:      # UnitError is a ValueError
         problems.add(path, ("filled value: " if filled else "") + str(err) + where)
         return None
+    if math.isfinite(si) and spec.in_bounds(si):
+        return u.to_si(value, unit, temperature_c=temperature_c) if unit.kind == "angle" else si
     got = _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
     if not math.isfinite(si):
         problems.add(path, ("filled value " if filled else "") + f"is out of range after conversion (got {got})"
                      + where)
         return None
-    if not spec.in_bounds(si):
-        message = ("filled value " if filled else "") + spec.bounds_text() + (f": {spec.note}" if spec.note else "")
-        problems.add(path, f"{message} (got {got}){where}")
-        return None
-    return u.to_si(value, unit, temperature_c=temperature_c) if unit.kind == "angle" else si
+    message = ("filled value " if filled else "") + spec.bounds_text() + (f": {spec.note}" if spec.note else "")
+    problems.add(path, f"{message} (got {got}){where}")
+    return None
 
 
 def row_index(time_s: float, series: SeriesData) -> int:
