@@ -20,6 +20,7 @@ from traitlets import Unicode
 
 from .. import units as u
 from ..inputs.fields import FieldSpec
+from ..inputs.parts import fmt
 
 ERROR_COLOUR = "#c62828"
 # the value of a drop-down entry meaning "not given" (ipywidgets shows a None value as no selection at all)
@@ -30,17 +31,13 @@ _ERROR_BORDER = f"1px solid {ERROR_COLOUR}"
 # ------------------------------------------------------------------------------------------- values
 
 def number_text(value: Any) -> str:
-    """A number as the text shown in a `NumberText` (whole floats without ".0", others as repr)."""
+    """A number as the text shown in a `NumberText`: blank for None, else as messages show values (`fmt`:
+    whole floats without ".0", others as repr); strings as they are."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
-    return str(value)
+    if isinstance(value, str):
+        return value
+    return fmt(value)
 
 
 def parse_number(text: str) -> Any:
