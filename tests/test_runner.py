@@ -34,7 +34,8 @@ from vp_jupyter.runner import SHUT_DOWN, WORKER_DIED, LocalProcessExecutor, RunF
 from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
 
 WAIT_S = 120.0          # upper bound for anything to happen on a loaded machine (never reached normally)
-STATUS_KEYS = {"id", "status", "progress", "created", "started", "finished", "duration_s", "error", "source", "owner"}
+STATUS_KEYS = {"id", "status", "progress", "created", "started", "finished", "duration_s", "error", "source", "owner",
+               "case_name", "case_count"}
 
 
 def small_case(*, cases: int = 1, brooks: bool = False) -> dict:

@@ -31,6 +31,9 @@ _LAZY_NAMES = {
     "sweep": "vp_jupyter.sweeps",
     "RunStore": "vp_jupyter.store",
     "CaseForm": "vp_jupyter.widgets",
+    "Client": "vp_jupyter.client",
+    "ServiceError": "vp_jupyter.client",
+    "DaskExecutor": "vp_jupyter.dask_executor",
 }
 
 __all__ = ["run", "runs", "load", "__version__", *_LAZY_NAMES]
@@ -38,12 +41,15 @@ __all__ = ["run", "runs", "load", "__version__", *_LAZY_NAMES]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     import pandas as pd
 
+    from .dask_executor import DaskExecutor
     from .inputs import AmbientLayer, AmbientProfile, Case, CaseError, Diffuser, ModelSettings
+    from .client import Client, ServiceError
     from .results import Result
     from .store import RunStore
 
 
-def run(source: Any, *, store: Any = True, source_label: str = "notebook", progress: Any = None) -> "Result":
+def run(source: Any, *, store: Any = True, source_label: str = "notebook", progress: Any = None,
+        executor: Any = None) -> "Result":
     """Run the UM3 model (with far field and tidal buildup when the case asks) and return its :class:`Result`.
 
     `source` is a path to a case JSON file, a dict in the case schema, or a :class:`Case`.
@@ -58,6 +64,13 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
     False or None keeps the result in memory only. A recorded result has its `run_id`
     (see :func:`load`); `source_label` is the source written in the record (`notebook`, `cli`, …).
     `progress`: called as progress(done, total) after each case (the notebook form's progress bar).
+
+    `executor`: run the cases there instead of in this process, e.g. a
+    :class:`~vp_jupyter.dask_executor.DaskExecutor` (a Dask cluster) or a runner's
+    `LocalProcessExecutor`. Independent cases are split into chunks spread over its workers, a
+    tidal-buildup series runs in one task; the tasks return their outputs (the workers need no access
+    to the store) and the Result, identical to an in-process run, is assembled and recorded here.
+    `progress` is then called as chunks finish.
     """
     import time
 
@@ -67,13 +80,18 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
 
     case = Case.load(source)
     started = time.time()
-    engine_cases = case.engine_cases()
-    series = run_series(engine_cases, case.time_step, progress=progress)
-    for number, output in enumerate(series.plumes, start=1):
-        if output.error:
-            where = f"case {number}: " if len(engine_cases) > 1 else ""
-            raise CaseError([f"{where}{output.error}"])
-    result = Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
+    if executor is not None:
+        from .sweeps import run_on
+
+        result = run_on(executor, case, progress)
+    else:
+        engine_cases = case.engine_cases()
+        series = run_series(engine_cases, case.time_step, progress=progress)
+        for number, output in enumerate(series.plumes, start=1):
+            if output.error:
+                where = f"case {number}: " if len(engine_cases) > 1 else ""
+                raise CaseError([f"{where}{output.error}"])
+        result = Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
     if store is False or store is None:
         return result
     target = _store(store)
@@ -91,35 +109,50 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
 
 
 def runs(source: str | None = None, owner: str | None = None, status: str | None = None,
-         store: Any = None) -> "pd.DataFrame":
+         store: Any = None, client: Any = None) -> "pd.DataFrame":
     """The runs of the archive store as a DataFrame, one row per run, newest first.
 
     Columns: ``id``, ``created`` (UTC datetimes), ``source`` (notebook, ui, api, cli), ``owner``,
     ``status`` (succeeded, failed, cancelled), ``case_name``, ``case_count``, ``duration_s``, ``error``.
     `source` / `owner` / `status` keep only the matching runs. `store`: a
     :class:`~vp_jupyter.store.RunStore` or a folder; default the store :func:`run` records into.
+    `client`: a :class:`~vp_jupyter.client.Client` — the runs of that server you may see instead
+    (queued and running ones too).
     """
+    if client is not None:
+        if store is not None:
+            raise TypeError("give store or client, not both")
+        return client.runs(source=source, owner=owner, status=status)
+    records = _store(store).list(source=source, owner=owner, status=status)
+    return runs_frame([{name: getattr(record, name) for name in RUN_COLUMNS} for record in records])
+
+
+def runs_frame(rows: "list[dict[str, Any]]") -> "pd.DataFrame":
+    """The DataFrame of :func:`runs` from run rows (dicts holding at least the RUN_COLUMNS keys)."""
     import pandas as pd
 
-    records = _store(store).list(source=source, owner=owner, status=status)
-    frame = pd.DataFrame([{name: getattr(record, name) for name in RUN_COLUMNS} for record in records],
-                         columns=list(RUN_COLUMNS))
+    frame = pd.DataFrame([{name: row.get(name) for name in RUN_COLUMNS} for row in rows], columns=list(RUN_COLUMNS))
     frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
     frame["case_count"] = frame["case_count"].astype("int64")
     frame["duration_s"] = frame["duration_s"].astype("float64")
     return frame
 
 
-def load(run_id: Any, store: Any = None) -> "Result":
+def load(run_id: Any, store: Any = None, client: Any = None) -> "Result":
     """A stored run back as a :class:`Result` (its `run_id` set), whoever started it: a notebook,
     the web UI, the JSON API or the command line.
 
     `run_id`: the id text (``vp.runs().id[0]``, ``result.run_id``) or a run record. Malformed text
     raises ValueError; an id that is not in the store, or a run that failed or was cancelled (it has
     no result), raises KeyError, each with a message that says which. `store`: as for :func:`runs`.
+    `client`: a :class:`~vp_jupyter.client.Client` — load the run from that server instead.
     """
     from .store import RunNotFound
 
+    if client is not None:
+        if store is not None:
+            raise TypeError("give store or client, not both")
+        return client.load(run_id)
     run_id = getattr(run_id, "id", run_id)
     target = _store(store)
     record = target.get(run_id)     # InvalidRunId (ValueError) or RunNotFound (KeyError)

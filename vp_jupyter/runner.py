@@ -119,7 +119,7 @@ class WorkerDied(BrokenExecutor):
 
 @runtime_checkable
 class Executor(Protocol):
-    """What the Runner needs from an executor (a local process pool now; Dask later).
+    """What the Runner needs from an executor (`LocalProcessExecutor`; `dask_executor.DaskExecutor`).
 
     * `max_workers`: how many tasks it runs at once (the Runner keeps at most that many in flight).
     * `submit(fn, *args)`: run `fn(*args)` (module-level, picklable) somewhere; a concurrent Future.
@@ -370,7 +370,8 @@ def _worker_init(channel: Any, niceness: int = 0) -> None:
 
 def report(*message: Any) -> None:
     """Send a small message (a tuple, far below 4 KiB, so the pipe write is atomic) to the parent's
-    executor listener; does nothing outside a LocalProcessExecutor worker."""
+    executor listener; does nothing outside a worker of an executor that listens (`LocalProcessExecutor`,
+    `DaskExecutor`)."""
     if _CHANNEL is not None:
         try:
             _CHANNEL.send(message)
@@ -642,6 +643,7 @@ class _Job:
     chunks: list[_Chunk]
     created: float
     total: int                      # number of cases
+    case_name: str = ""             # kept after `case` is released
     state: str = "queued"           # queued, running, finishing, succeeded, failed, cancelled
     final_status: str | None = None  # while finishing: where it is going
     started: float | None = None
@@ -673,7 +675,8 @@ class _Job:
         duration = (self.finished - self.started) if self.started is not None and self.finished is not None else None
         return {"id": self.id, "status": state, "progress": self.progress(), "created": iso_time(self.created),
                 "started": iso_time(self.started), "finished": iso_time(self.finished), "duration_s": duration,
-                "error": self.error, "source": self.source, "owner": self.owner}
+                "error": self.error, "source": self.source, "owner": self.owner, "case_name": self.case_name,
+                "case_count": self.total}
 
 
 def record_status(record: RunRecord) -> dict[str, Any]:
@@ -682,7 +685,7 @@ def record_status(record: RunRecord) -> dict[str, Any]:
     return {"id": record.id, "status": record.status, "progress": {"done": done, "total": record.case_count},
             "created": record.created, "started": record.started, "finished": record.finished,
             "duration_s": record.duration_s, "error": record.error, "source": record.source,
-            "owner": record.owner}
+            "owner": record.owner, "case_name": record.case_name, "case_count": record.case_count}
 
 
 _WAKE = ("wake",)
@@ -700,11 +703,12 @@ class Runner:
     cases a submitted case may have (None: the input layer's limit). `chunk_size`: cases per chunk of an
     independent series (default: about CHUNKS_PER_WORKER chunks per worker, at most MAX_CHUNK_CASES).
     The executor's workers must see the store's folder (they write the chunk results and the run there).
+    `owns_executor`: shut the executor down with the runner (default: only when the runner made it).
     """
 
     def __init__(self, store: RunStore | None = None, executor: Executor | None = None, *,
                  max_workers: int | None = None, timeout_s: float | None = None, max_cases: int | None = None,
-                 chunk_size: int | None = None, mp_context: Any = "spawn"):
+                 chunk_size: int | None = None, mp_context: Any = "spawn", owns_executor: bool | None = None):
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
                                       or not timeout_s > 0):
             raise ValueError(f"timeout_s must be a number > 0 or None (got {timeout_s!r})")
@@ -712,7 +716,7 @@ class Runner:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a whole number >= 1 or None (got {value!r})")
         self.store = store if store is not None else RunStore()
-        self._own_executor = executor is None
+        self._own_executor = executor is None if owns_executor is None else bool(owns_executor)
         self.executor = executor if executor is not None else LocalProcessExecutor(max_workers, mp_context)
         self._has_messages = hasattr(self.executor, "listener")
         if self._has_messages:
@@ -770,7 +774,7 @@ class Runner:
         job = _Job(id=new_run_id(), case=case, case_json=case.to_dict(inline_files=True), engine_cases=engine_cases,
                    time_step=case.time_step, coupled=coupled, source=source, owner=owner, request=request,
                    request_files=request_files, make_archive=make_archive, make_response=make_response,
-                   chunks=chunks, created=time.time(), total=len(engine_cases))
+                   chunks=chunks, created=time.time(), total=len(engine_cases), case_name=case.name)
         job.pending.extend(chunks)
         job.done_future.set_running_or_notify_cancel()      # waiters can never cancel it
         if not coupled:
@@ -790,7 +794,8 @@ class Runner:
 
     def status(self, run_id: str) -> dict[str, Any]:
         """`id, status (queued/running/succeeded/failed/cancelled), progress {done, total}, created, started,
-        finished, duration_s, error, source, owner` (times ISO-8601 UTC). RunNotFound if unknown."""
+        finished, duration_s, error, source, owner, case_name, case_count` (times ISO-8601 UTC). RunNotFound
+        if unknown."""
         run_id = check_run_id(run_id)
         with self._lock:
             job = self._jobs.get(run_id)

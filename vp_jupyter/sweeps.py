@@ -9,8 +9,9 @@ Visual Plumes' and CORMIX's sensitivity analysis, done as a grid. The grid is th
 the value lists, the first key varying slowest; each combination is a *member*, a complete case. Every
 member is validated before anything runs (one `CaseError` names each bad member and field), then the
 members' cases are split into chunks (`vp_jupyter.runner.plan_chunks`) and spread over worker processes
-(the runner's `LocalProcessExecutor`, or any runner executor). A member with tidal buildup runs its
-cases in order in one task.
+(the runner's `LocalProcessExecutor`, or any runner executor, e.g. a `DaskExecutor` for a Dask cluster).
+A member with tidal buildup runs its cases in order in one task. `run_on` runs a single case the same
+way (`vp.run(case, executor=...)`).
 
 Keys (values in the units the case gives that field in; model settings in SI):
 
@@ -100,6 +101,11 @@ class _Plan:
     members: list[Member]
     engine_cases: list[list] = field(default_factory=list)
     tasks: list[_Task] = field(default_factory=list)
+    single: bool = False            # one case run by `run_on` (vp.run): messages without member labels
+
+    def where(self, member: int) -> str:
+        """How messages name a member: "member 3 (key=value): ", or nothing for a single case."""
+        return "" if self.single else f"{self.members[member].label()}: "
 
 
 # ----------------------------------------------------------------------------------------- the grid
@@ -257,7 +263,8 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
 
     Every member is validated first: an invalid one raises :class:`CaseError` naming the member (index and
     swept values) and the field. Members run in worker processes: `max_workers` (default: one per CPU
-    core) of a spawned `LocalProcessExecutor`, or the given `executor` (e.g. a Runner's). In a script, call
+    core) of a spawned `LocalProcessExecutor`, or the given `executor` (e.g. a Runner's, or a
+    `vp_jupyter.dask_executor.DaskExecutor` to spread them over a Dask cluster's workers). In a script, call
     it under ``if __name__ == "__main__":`` (spawned workers import the main script again). `progress`: a
     progress bar (tqdm when installed, else a line of text); False silences it.
 
@@ -297,6 +304,17 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
     return _table(plan, results, grid, run_ids)
 
 
+def run_on(executor: "Executor", case: "Case", progress: Any = None) -> "Result":
+    """One case's cases run on `executor` (`vp.run(..., executor=)`): split into chunks as a sweep member's
+    are (a tidal-buildup series in one task), the outputs returned by the tasks (no shared folder needed)
+    and assembled here. `progress(done, total)` is called as chunks finish. CaseError if the model refused
+    a case (worded as `vp.run` words it); RuntimeError naming the cases if a task failed."""
+    plan = _plan([Member(0, {}, case)], _worker_count(executor, None))
+    plan.single = True
+    _run_tasks(plan, executor, _CallbackProgress(progress, len(plan.engine_cases[0])))
+    return _results(plan)[0]
+
+
 def _worker_count(executor: Any, max_workers: Any) -> int:
     if executor is not None:
         return int(getattr(executor, "max_workers", None) or 1)
@@ -326,25 +344,28 @@ def _run_tasks(plan: _Plan, executor: Any, bar: Any) -> None:
     limit = max(1, IN_FLIGHT_PER_WORKER * int(getattr(executor, "max_workers", 1) or 1))
     waiting = list(reversed(plan.tasks))
     running: dict[Future, _Task] = {}
-    while waiting or running:
-        while waiting and len(running) < limit:
-            task = waiting.pop()
-            member = plan.members[task.member]
-            future = executor.submit(sweep_task, plan.engine_cases[task.member][task.start:task.stop],
-                                     member.case.time_step, task.member)
-            running[future] = task
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            task = running.pop(future)
-            try:
-                task.pid, task.output = future.result()
-            except Exception as err:
-                for other in running:
-                    other.cancel()
-                label = plan.members[task.member].label()
-                raise RuntimeError(f"sweep {label}, cases {task.start + 1}-{task.stop}: "
-                                   f"{type(err).__name__}: {err}") from err
-            bar.update(task.stop - task.start)
+    try:
+        while waiting or running:
+            while waiting and len(running) < limit:
+                task = waiting.pop()
+                member = plan.members[task.member]
+                future = executor.submit(sweep_task, plan.engine_cases[task.member][task.start:task.stop],
+                                         member.case.time_step, task.member)
+                running[future] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                try:
+                    task.pid, task.output = future.result()
+                except Exception as err:
+                    what = "" if plan.single else "sweep "
+                    raise RuntimeError(f"{what}{plan.where(task.member)}cases {task.start + 1}-{task.stop}: "
+                                       f"{type(err).__name__}: {err}") from err
+                bar.update(task.stop - task.start)
+    except BaseException:                   # a failed task, Ctrl-C: the tasks not done are not wanted
+        for other in running:
+            other.cancel()
+        raise
 
 
 def sweep_task(engine_cases: Sequence[Any], time_step: float, member: int) -> tuple[int, dict[str, Any]]:
@@ -390,7 +411,7 @@ def _results(plan: _Plan) -> list["Result"]:
         for number, plume in enumerate(plumes, start=1):
             if plume.error:                 # the model refused a case: as vp.run does
                 where = f"case {number}: " if len(plumes) > 1 else ""
-                problems.append(f"{member.label()}: {where}{plume.error}")
+                problems.append(f"{plan.where(member.index)}{where}{plume.error}")
         results.append(Result(member.case, plumes, engine_cases, farfields, tidal))
     if problems:
         raise CaseError(problems[:MAX_LISTED_PROBLEMS])
@@ -456,6 +477,21 @@ def _table(plan: _Plan, results: list["Result"], grid: Mapping[str, Any],
 class _NoBar:
     def update(self, n: int) -> None:
         pass
+
+    def close(self) -> None:
+        pass
+
+
+class _CallbackProgress:
+    """`progress(done, total)` as chunks finish (vp.run's progress callback)."""
+
+    def __init__(self, progress: Any, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
     def close(self) -> None:
         pass

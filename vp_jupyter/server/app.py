@@ -27,7 +27,7 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
     def initialize_handlers(self) -> None:
         from .handlers import handler_table
 
-        self.handlers.extend(handler_table(URL_PREFIX))
+        self.handlers.extend(handler_table(f"/{URL_PREFIX}"))
 
     async def stop_extension(self) -> None:
         runner = getattr(self, "runner", None)

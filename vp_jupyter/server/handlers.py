@@ -1,10 +1,23 @@
-"""Tornado handlers: thin — parse, authorise, submit to the runner, respond.
+"""Tornado handlers: the endpoint logic, written once and served from two bases — thin: parse, authorise,
+submit to the runner, respond.
 
-Legacy endpoints (wire format in `vp_jupyter.legacy`) under `<base_url>visualplumes/app/`, the JSON API
-under `<base_url>visualplumes/api/`. Authentication and cross-origin rules: legacy-http-api.md §12 —
-every handler needs a Jupyter identity (token or login cookie); a browser request from another origin
-is accepted only from the configured allowed origins (echoed with credentials, never `*`), and only the
-legacy run endpoint lets such an origin replace the XSRF value. Errors are JSON, never HTML.
+* `ExtensionBase` (here): the Jupyter server extension, jupyter_server's `ExtensionHandlerMixin` +
+  `APIHandler`, mounted at `<base_url>visualplumes/`. Its user owns every run and sees them all.
+* `HubServiceBase` (`hub_handlers.py`): the JupyterHub-managed service, JupyterHub's `HubOAuthenticated` +
+  a plain Tornado `RequestHandler`, mounted at `/services/visualplumes/`. Runs belong to hub users; who
+  sees what is decided there (own runs, team groups, admins).
+
+`handler_table(root, base)` mixes every endpoint's logic class with one base. A base provides `app` (the
+store, the runner and the settings of `VisualPlumesSettings`), `owner` (the name runs are recorded under),
+`mount_url` (URL path of the mount, no trailing slash) and `await access()` (an `Access`: which runs the
+request may see and delete). A run the request may not see is answered exactly like a missing one (404),
+so ids never leak.
+
+Authentication and cross-origin rules: legacy-http-api.md §12 — every endpoint needs an identity (token
+or login cookie); a browser request from another origin is accepted only from the configured allowed
+origins (echoed with credentials, never `*`), and only the legacy run endpoint lets such an origin replace
+the XSRF value (the hub base adds one more case, see `HubServiceBase.legacy_xsrf_exempt`). Errors are JSON,
+never HTML; the legacy run endpoint's errors also carry `success: false`, so the web UI shows them.
 """
 from __future__ import annotations
 
@@ -12,7 +25,8 @@ import asyncio
 import getpass
 import json
 import os
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any, Callable
 from urllib.parse import urlparse
 
@@ -24,14 +38,131 @@ from tornado import web
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
 from ..store import InvalidRunId, RunNotFound, check_run_id
+from .app import URL_PREFIX
 
 RUN_ID = r"([^/]+)"
 PREFLIGHT_HEADERS = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, x-xsrftoken"
 PREFLIGHT_METHODS = "DELETE, GET, OPTIONS, POST"
 
 
-class VisualPlumesHandler(ExtensionHandlerMixin, APIHandler):
-    """Common ground: the extension's store/runner, origin rules, CORS headers and JSON errors."""
+@dataclass(frozen=True)
+class Access:
+    """Which runs one request may see and delete: its own (`user`), its team's (`team`, see only), or all."""
+    user: str
+    see_all: bool = False
+    team: frozenset = frozenset()
+
+    def may_see(self, owner: str) -> bool:
+        return self.see_all or owner == self.user or owner in self.team
+
+    def may_delete(self, owner: str) -> bool:
+        return self.see_all or owner == self.user
+
+
+class HandlerCommon:
+    """What every handler does on either base: origin rules, CORS headers, size limit, JSON replies and
+    errors, run ids, visibility. Mixed in before the Tornado base class."""
+
+    auth_description = ""          # how clients authenticate, for the OpenAPI document
+
+    # -- cross-origin rules (legacy-http-api.md §12) ------------------------------------------------
+    def _request_origin(self) -> str | None:
+        return self.request.headers.get("Origin")
+
+    def _same_origin(self, origin: str) -> bool:
+        return urlparse(origin.lower()).netloc == (self.request.headers.get("Host") or "").lower()
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        return origin is None or self._same_origin(origin) or origin in self.app.allowed_origins
+
+    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
+        return self.origin_allowed(self._request_origin())
+
+    def legacy_xsrf_exempt(self) -> bool:
+        """May a cookie-authenticated POST to the legacy run endpoint skip the XSRF value? Yes when it
+        comes from one of the allowed (other) origins: the Origin check replaces it (spec §12)."""
+        origin = self._request_origin()
+        return bool(origin and origin in self.app.allowed_origins and not self._same_origin(origin))
+
+    def set_cors_headers(self) -> None:
+        origin = self._request_origin()
+        if origin and origin in self.app.allowed_origins:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Allow-Credentials", "true")
+            self.add_header("Vary", "Origin")
+
+    async def prepare(self) -> None:
+        origin = self._request_origin()
+        if not self.origin_allowed(origin):
+            raise web.HTTPError(403, f"origin {origin} is not allowed; add it to the allowed_origins setting")
+        limit = self.app.max_upload_bytes
+        length = self.request.headers.get("Content-Length")
+        if self.request.method in ("POST", "PUT") and length and length.isdigit() and int(length) > limit:
+            self.too_large = (int(length), limit)
+        else:
+            self.too_large = None
+        ready = super().prepare()           # async in jupyter_server, plain in tornado
+        if ready is not None:
+            await ready
+
+    @allow_unauthenticated
+    def options(self, *args: Any) -> None:
+        """CORS preflight: answered for allowed origins only (preflights carry no credentials)."""
+        origin = self._request_origin()
+        if not origin or origin not in self.app.allowed_origins:
+            raise web.HTTPError(403, f"origin {origin} is not allowed")
+        self.set_cors_headers()
+        self.set_header("Access-Control-Allow-Methods", PREFLIGHT_METHODS)
+        self.set_header("Access-Control-Allow-Headers", PREFLIGHT_HEADERS)
+        self.set_header("Access-Control-Max-Age", "86400")
+        self.set_status(200)
+        self.finish()
+
+    # -- replies -----------------------------------------------------------------------------------
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload, allow_nan=False))
+
+    def error_payload(self, status_code: int, **kwargs: Any) -> dict[str, Any]:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif exc is not None and not isinstance(exc, web.HTTPError):
+            message = "internal error; see the server log"
+        return {"error": message, "status": status_code}
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(self.error_payload(status_code, **kwargs)))
+
+    # -- runs and who may see them -----------------------------------------------------------------
+    def run_id_or_404(self, text: str) -> str:
+        try:
+            return check_run_id(text)
+        except InvalidRunId:
+            raise web.HTTPError(404, "no such run") from None
+
+    async def visible_status(self, run_id: str) -> dict:
+        """The status of a run this request may see; 404 when there is no such run or it may not see it."""
+        try:
+            status = self.app.runner.status(self.run_id_or_404(run_id))
+        except RunNotFound:
+            raise web.HTTPError(404, "no such run") from None
+        if not (await self.access()).may_see(status["owner"]):
+            raise web.HTTPError(404, "no such run")
+        return status
+
+    def over_user_limit(self) -> bool:
+        return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
+
+
+class ExtensionBase(HandlerCommon, ExtensionHandlerMixin, APIHandler):
+    """Base of the Jupyter server extension's handlers: one user, who owns and sees every run."""
+
+    auth_description = ("a Jupyter token (`Authorization: token …`) or the login cookie with the XSRF value; "
+                        "allowed origins may POST the legacy run without the XSRF value")
 
     @property
     def app(self):
@@ -49,95 +180,35 @@ class VisualPlumesHandler(ExtensionHandlerMixin, APIHandler):
         user = self.current_user
         return getattr(user, "username", None) or str(user or "anonymous")
 
-    # -- cross-origin rules (legacy-http-api.md §12) ------------------------------------------------
-    def _request_origin(self) -> str | None:
-        return self.request.headers.get("Origin")
+    @property
+    def mount_url(self) -> str:
+        return self.base_url.rstrip("/") + "/" + URL_PREFIX
 
-    def _same_origin(self, origin: str) -> bool:
-        return urlparse(origin.lower()).netloc == (self.request.headers.get("Host") or "").lower()
-
-    def origin_allowed(self, origin: str | None) -> bool:
-        return origin is None or self._same_origin(origin) or origin in self.app.allowed_origins
-
-    def check_origin(self, origin_to_satisfy_tornado: str = "") -> bool:
-        return self.origin_allowed(self._request_origin())
-
-    def set_cors_headers(self) -> None:
-        origin = self._request_origin()
-        if origin and origin in self.app.allowed_origins:
-            self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Access-Control-Allow-Credentials", "true")
-            self.add_header("Vary", "Origin")
-
-    async def prepare(self) -> None:
-        origin = self._request_origin()
-        if not self.origin_allowed(origin):
-            raise web.HTTPError(403, f"origin {origin} is not allowed; add it to VisualPlumesApp.allowed_origins")
-        limit = self.app.max_upload_bytes
-        length = self.request.headers.get("Content-Length")
-        if self.request.method in ("POST", "PUT") and length and length.isdigit() and int(length) > limit:
-            self.too_large = (int(length), limit)
-        else:
-            self.too_large = None
-        await super().prepare()
-
-    @allow_unauthenticated
-    def options(self, *args: Any) -> None:
-        """CORS preflight: answered for allowed origins only (preflights carry no credentials)."""
-        origin = self._request_origin()
-        if not origin or origin not in self.app.allowed_origins:
-            raise web.HTTPError(403, f"origin {origin} is not allowed")
-        self.set_cors_headers()
-        self.set_header("Access-Control-Allow-Methods", PREFLIGHT_METHODS)
-        self.set_header("Access-Control-Allow-Headers", PREFLIGHT_HEADERS)
-        self.set_header("Access-Control-Max-Age", "86400")
-        self.set_status(200)
-        self.finish()
-
-    def write_json(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload, allow_nan=False))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        elif exc is not None and not isinstance(exc, web.HTTPError):
-            message = "internal error; see the server log"
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message, "status": status_code}))
-
-    def run_id_or_404(self, text: str) -> str:
-        try:
-            return check_run_id(text)
-        except InvalidRunId:
-            raise web.HTTPError(404, "no such run") from None
-
-    def over_user_limit(self) -> bool:
-        return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
+    async def access(self) -> Access:
+        return Access(self.owner, see_all=True)
 
 
 # ---------------------------------------------------------------------------------------------------
 # legacy endpoints (legacy-http-api.md §1, §5, §6)
 
-class LegacyHealthHandler(VisualPlumesHandler):
+class LegacyHealth:
     @web.authenticated
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(legacy.health_body())
 
 
-class LegacyRunHandler(VisualPlumesHandler):
+class LegacyRun:
     """`run_analysis`: POST multipart → the double-encoded legacy body; GET → the health message."""
 
     def check_xsrf_cookie(self) -> None:
-        # spec §12: for the legacy run endpoint a listed Origin replaces the XSRF value
-        origin = self._request_origin()
-        if origin and origin in self.app.allowed_origins and not self._same_origin(origin):
+        if self.legacy_xsrf_exempt():
             return None
         return super().check_xsrf_cookie()
+
+    def error_payload(self, status_code: int, **kwargs: Any) -> dict[str, Any]:
+        # the web UI shows `error` of any JSON object with success false, whatever the HTTP status
+        return {"success": False, **super().error_payload(status_code, **kwargs)}
 
     @web.authenticated
     def get(self) -> None:
@@ -178,12 +249,13 @@ class LegacyRunHandler(VisualPlumesHandler):
             return self.legacy_error("Error running the model: the run was removed before its result was sent")
 
 
-class LegacyDownloadHandler(VisualPlumesHandler):
+class LegacyDownload:
     """`download_zip_archive/<id>`: the run's legacy zip, as an attachment."""
 
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        await send_archive(self, self.run_id_or_404(run_id))
+        status = await self.visible_status(run_id)
+        await send_archive(self, status["id"])
 
 
 async def off_the_loop(work: Callable[[], Any]) -> Any:
@@ -191,7 +263,7 @@ async def off_the_loop(work: Callable[[], Any]) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, work)
 
 
-async def send_file(handler: VisualPlumesHandler, locate: Callable[[], Any], content_type: str) -> None:
+async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) -> None:
     """Send a stored file as the response body, read in chunks (RunNotFound when it is not there)."""
     try:
         stream = open(locate(), "rb")
@@ -206,34 +278,32 @@ async def send_file(handler: VisualPlumesHandler, locate: Callable[[], Any], con
     handler.finish()
 
 
-async def send_archive(handler: VisualPlumesHandler, run_id: str) -> None:
+async def send_archive(handler: Any, run_id: str) -> None:
     try:
         path = handler.app.store.archive_path(run_id)
     except RunNotFound:
         raise web.HTTPError(404, "no archive for this run") from None
-    handler.set_header("Content-Type", "application/zip")
     handler.set_header("Content-Disposition", f'attachment; filename="output_{run_id}.zip"')
-    handler.set_header("Content-Length", str(path.stat().st_size))
-    with open(path, "rb") as stream:
-        while chunk := stream.read(256 * 1024):
-            handler.write(chunk)
-            await handler.flush()
-    handler.finish()
+    try:
+        await send_file(handler, lambda: path, "application/zip")
+    except RunNotFound:
+        raise web.HTTPError(404, "no archive for this run") from None
 
 
 # ---------------------------------------------------------------------------------------------------
 # JSON API
 
-def run_links(handler: VisualPlumesHandler, run_id: str) -> dict[str, str]:
-    base = handler.base_url.rstrip("/") + "/visualplumes/api/runs/" + run_id
+def run_links(handler: Any, run_id: str) -> dict[str, str]:
+    base = f"{handler.mount_url}/api/runs/{run_id}"
     return {"self": base, "result": base + "/result", "archive": base + "/archive"}
 
 
-class RunsHandler(VisualPlumesHandler):
+class Runs:
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         filters = {key: self.get_argument(key, None) for key in ("source", "owner", "status")}
-        runs = self.app.runner.list(**filters)
+        access = await self.access()
+        runs = [run for run in self.app.runner.list(**filters) if access.may_see(run["owner"])]
         self.write_json({"runs": runs})
 
     @web.authenticated
@@ -265,30 +335,29 @@ def load_case_body(body: bytes, max_cases: int) -> Case:
     return Case.load(data, allow_files=False, max_cases=max_cases)
 
 
-class RunHandler(VisualPlumesHandler):
-    def status_or_404(self, run_id: str) -> dict:
-        try:
-            return self.app.runner.status(self.run_id_or_404(run_id))
-        except RunNotFound:
-            raise web.HTTPError(404, "no such run") from None
-
+class Run:
     @web.authenticated
-    def get(self, run_id: str) -> None:
-        status = self.status_or_404(run_id)
+    async def get(self, run_id: str) -> None:
+        status = await self.visible_status(run_id)
         self.write_json({**status, "links": run_links(self, status["id"])})
 
     @web.authenticated
-    def delete(self, run_id: str) -> None:
-        status = self.status_or_404(run_id)
-        self.app.runner.delete(status["id"])
+    async def delete(self, run_id: str) -> None:
+        status = await self.visible_status(run_id)
+        if not (await self.access()).may_delete(status["owner"]):
+            raise web.HTTPError(403, f"run {status['id']} belongs to {status['owner']}; only they may delete it")
+        try:
+            self.app.runner.delete(status["id"])
+        except RunNotFound:
+            raise web.HTTPError(404, "no such run") from None
         self.set_status(204)
         self.finish()
 
 
-class RunResultHandler(RunHandler):
+class RunResult:
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        status = self.status_or_404(run_id)
+        status = await self.visible_status(run_id)
         if status["status"] != "succeeded":
             raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
         try:                                # result.json as the worker stored it: nothing rebuilt here
@@ -297,37 +366,47 @@ class RunResultHandler(RunHandler):
             raise web.HTTPError(404, "no such run") from None
 
 
-class RunArchiveHandler(RunHandler):
+class RunArchive:
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        status = self.status_or_404(run_id)
+        status = await self.visible_status(run_id)
         await send_archive(self, status["id"])
 
 
-class SchemaHandler(VisualPlumesHandler):
+class Schema:
     @web.authenticated
     def get(self) -> None:
         self.write_json(json_schema())
 
 
-class OpenAPIHandler(VisualPlumesHandler):
+class OpenAPI:
     @web.authenticated
     def get(self) -> None:
         from .openapi import openapi_document
 
-        self.write_json(openapi_document(self.base_url))
+        self.write_json(openapi_document(self.mount_url, self.auth_description))
 
 
-def handler_table(prefix: str) -> list[tuple[str, type]]:
-    app, api = f"/{prefix}/app", f"/{prefix}/api"
-    return [
-        (f"{app}/", LegacyHealthHandler),
-        (f"{app}/run_analysis", LegacyRunHandler),
-        (f"{app}/download_zip_archive/{RUN_ID}", LegacyDownloadHandler),
-        (f"{api}/runs", RunsHandler),
-        (f"{api}/runs/{RUN_ID}", RunHandler),
-        (f"{api}/runs/{RUN_ID}/result", RunResultHandler),
-        (f"{api}/runs/{RUN_ID}/archive", RunArchiveHandler),
-        (f"{api}/schema", SchemaHandler),
-        (f"{api}/openapi.json", OpenAPIHandler),
-    ]
+# path under the mount -> endpoint logic
+ENDPOINTS: list[tuple[str, type]] = [
+    ("app/", LegacyHealth),
+    ("app/run_analysis", LegacyRun),
+    (f"app/download_zip_archive/{RUN_ID}", LegacyDownload),
+    ("api/runs", Runs),
+    (f"api/runs/{RUN_ID}", Run),
+    (f"api/runs/{RUN_ID}/result", RunResult),
+    (f"api/runs/{RUN_ID}/archive", RunArchive),
+    ("api/schema", Schema),
+    ("api/openapi.json", OpenAPI),
+]
+
+
+@lru_cache(maxsize=None)
+def concrete_handler(logic: type, base: type) -> type:
+    """The handler class of one endpoint on one base (the logic first, so it overrides the base)."""
+    return type(f"{logic.__name__}Handler", (logic, base), {"__module__": base.__module__})
+
+
+def handler_table(root: str, base: type = ExtensionBase) -> list[tuple[str, type]]:
+    """Tornado routes of every endpoint under `root` (a URL path without trailing slash, e.g. `/visualplumes`)."""
+    return [(f"{root}/{path}", concrete_handler(logic, base)) for path, logic in ENDPOINTS]

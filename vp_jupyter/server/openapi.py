@@ -20,7 +20,8 @@ RUN_STATUS = {
         "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
         "progress": {"type": "object", "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}}},
         "source": {"enum": ["notebook", "ui", "api", "cli"]},
-        "owner": {"type": "string"}, "created": {"type": "string"}, "started": {"type": ["string", "null"]},
+        "owner": {"type": "string"}, "case_name": {"type": "string"}, "case_count": {"type": "integer"},
+        "created": {"type": "string"}, "started": {"type": ["string", "null"]},
         "finished": {"type": ["string", "null"]}, "duration_s": {"type": ["number", "null"]},
         "error": {"type": ["string", "null"]},
         "links": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -29,18 +30,20 @@ RUN_STATUS = {
 }
 
 
-def openapi_document(base_url: str = "/") -> dict[str, Any]:
+def openapi_document(mount_url: str = "/visualplumes", authentication: str = "") -> dict[str, Any]:
+    """The document for the endpoints mounted at `mount_url` (a URL path, e.g. `/visualplumes` or
+    `/services/visualplumes`); `authentication` says how clients authenticate there."""
     from ..inputs import json_schema
 
-    base = base_url.rstrip("/") + "/visualplumes"
+    base = mount_url.rstrip("/")
     run_id = {"name": "run_id", "in": "path", "required": True, "schema": RUN_STATUS["properties"]["id"]}
-    not_found = _json(ERROR, "No run with this id (or the id is malformed).")
+    not_found = _json(ERROR, "No run with this id that you may see (or the id is malformed).")
     return {
         "openapi": "3.1.0",
         "info": {"title": "vp-jupyter: Visual Plumes in Jupyter", "version": __version__,
                  "description": "Run the Visual Plumes UM3 model (with Brooks far field and tidal buildup) and "
-                                "manage the shared run archive. Authentication: a Jupyter token "
-                                "(`Authorization: token …`) or the login cookie with the XSRF value."},
+                                "manage the shared run archive. Authentication: "
+                                + (authentication or "a token (`Authorization: token …`).")},
         "servers": [{"url": base}],
         "components": {"schemas": {"Case": json_schema(), "RunStatus": RUN_STATUS, "Error": ERROR},
                        "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}}},

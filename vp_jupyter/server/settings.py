@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 
-from traitlets import Float, Integer, List, Unicode, validate
+from traitlets import Dict, Float, Integer, List, Unicode, validate
 from traitlets.config import Configurable
 
 from ..runner import Runner
 from ..store import RunStore
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "dask")
 
 
 class VisualPlumesSettings(Configurable):
@@ -46,6 +46,23 @@ class VisualPlumesSettings(Configurable):
         0.0, config=True, help="Delete stored runs older than this many days (0: keep forever).")
     retention_max_total_mb = Float(
         0.0, config=True, help="Delete the oldest stored runs while the store exceeds this size in MB (0: no limit).")
+    dask_scheduler_address = Unicode(
+        "", config=True,
+        help="executor 'dask': address of the Dask scheduler, e.g. tcp://scheduler:8786 (or use dask_gateway_address).")
+    dask_gateway_address = Unicode(
+        "", config=True,
+        help="executor 'dask': address of a dask-gateway server to get the cluster from (needs the dask-gateway "
+             "package).")
+    dask_gateway_cluster_name = Unicode(
+        "", config=True,
+        help="executor 'dask' with a gateway: name of a running gateway cluster to use ('': start a new cluster).")
+    dask_gateway_workers = Integer(
+        0, config=True, help="executor 'dask' with a gateway: workers to scale a new cluster to (0: the gateway's default).")
+    dask_gateway_cluster_options = Dict(
+        {}, config=True, help="executor 'dask' with a gateway: options of a new cluster (the gateway's option names).")
+    dask_max_workers = Integer(
+        0, config=True,
+        help="executor 'dask': tasks kept running on the cluster at once (0: its total worker threads at start).")
 
     @validate("executor")
     def _check_executor(self, proposal):
@@ -68,11 +85,42 @@ class VisualPlumesSettings(Configurable):
         """The executor the settings ask for (None: the Runner's own local process pool)."""
         if self.executor == "local":
             return None
-        raise ValueError(f"executor {self.executor!r} is not available")
+        if self.executor != "dask":
+            raise ValueError(f"executor {self.executor!r} is not available")
+        from ..dask_executor import DaskExecutor, check_scheduler_address
+
+        address, gateway = self.dask_scheduler_address, self.dask_gateway_address
+        if not address and not gateway:
+            raise ValueError("executor 'dask' needs dask_scheduler_address (e.g. 'tcp://scheduler:8786') or "
+                             "dask_gateway_address; both are empty")
+        if address and gateway:
+            raise ValueError(f"give only one of dask_scheduler_address (got {address!r}) and "
+                             f"dask_gateway_address (got {gateway!r})")
+        if self.dask_max_workers < 0:
+            raise ValueError(f"dask_max_workers must be >= 0 (got {self.dask_max_workers!r})")
+        if self.dask_gateway_workers < 0:
+            raise ValueError(f"dask_gateway_workers must be >= 0 (got {self.dask_gateway_workers!r})")
+        max_workers = self.dask_max_workers or None
+        if address:
+            check_scheduler_address(address, "dask_scheduler_address")
+            try:
+                return DaskExecutor(address, max_workers=max_workers)
+            except (OSError, RuntimeError) as err:
+                raise RuntimeError(f"executor 'dask': dask_scheduler_address {address!r}: {err}") from None
+        try:
+            return DaskExecutor.from_gateway(gateway, cluster_name=self.dask_gateway_cluster_name or None,
+                                             workers=self.dask_gateway_workers or None,
+                                             cluster_options=dict(self.dask_gateway_cluster_options),
+                                             max_workers=max_workers)
+        except ImportError as err:
+            raise ImportError(f"executor 'dask' with dask_gateway_address {gateway!r}: {err}") from None
+        except (OSError, RuntimeError) as err:
+            raise RuntimeError(f"executor 'dask': dask_gateway_address {gateway!r}: {err}") from None
 
     def make_runner(self, store: RunStore) -> Runner:
         return Runner(store, self.make_executor(), max_workers=self.max_workers or None,
-                      timeout_s=self.run_timeout, max_cases=self.max_cases, mp_context=self.mp_start_method)
+                      timeout_s=self.run_timeout, max_cases=self.max_cases, mp_context=self.mp_start_method,
+                      owns_executor=True)     # a Dask client or gateway cluster made here closes with the server
 
     def apply_retention(self) -> list[str]:
         """Apply the retention settings to `self.store` now; the ids of the runs deleted."""
