@@ -441,6 +441,23 @@ def test_client_run_returns_what_vp_run_returns(hub, make_case) -> None:
     assert seen[-1] == (local.case_count, local.case_count)
 
 
+def test_client_run_raises_what_vp_run_raises_when_the_run_fails(hub, monkeypatch) -> None:
+    """A case the model refuses is a CaseError, as from vp.run (the engine refuses nothing the input layer
+    lets through, so the run's final status is given); any other failure is RunFailed with its error."""
+    from vp_jupyter.inputs import CaseError
+    from vp_jupyter.runner import RunFailed
+
+    client = vp.Client(hub.url, token="alice-token")
+    refused = str(CaseError(["case 2: the model refused this case", "case 5: the model refused this case"]))
+    monkeypatch.setattr(client, "wait", lambda run_id, **_: {"status": "failed", "error": refused})
+    with pytest.raises(CaseError) as caught:
+        client.run(small_case())
+    assert caught.value.problems == ["case 2: the model refused this case", "case 5: the model refused this case"]
+    monkeypatch.setattr(client, "wait", lambda run_id, **_: {"status": "failed", "error": "run exceeded the time limit of 1 s"})
+    with pytest.raises(RunFailed, match="time limit"):
+        client.run(small_case())
+
+
 def test_client_run_of_a_reference_case_with_far_field(hub) -> None:
     path = reference_case("07_brooks_farfield_4_3")
     remote = vp.Client(hub.url, token="alice-token").run(path)

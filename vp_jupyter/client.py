@@ -110,10 +110,15 @@ class Client:
     def run(self, case: Any, progress: Any = None, timeout: float | None = None) -> "Result":
         """Run `case` on the server and return its Result — the same as `vp.run(case)` returns — with the
         run id of the server's store in `result.run_id`. `progress`: as for :meth:`wait`."""
+        from .inputs import CaseError
         from .runner import RunFailed
 
         run_id = self.submit(case)
         final = self.wait(run_id, progress=progress, timeout=timeout)
+        error = final.get("error") or ""
+        if final["status"] == "failed" and error.startswith(CaseError.HEAD):
+            # the model refused a case: raised as vp.run raises it (the runner records the CaseError's text)
+            raise CaseError([line.strip() for line in error.splitlines()[1:] if line.strip()] or [error])
         if final["status"] != "succeeded":
             raise RunFailed(run_id, final["status"], final.get("error"))
         return self._result(run_id)

@@ -18,10 +18,12 @@ from .fields import (AMBIENT_FIELDS, AMBIENT_SERIES, AMBIENT_VARIABLES, DIFFUSER
 class CaseError(ValueError):
     """Invalid case input. `problems` lists every problem found, each `field.path: message (got VALUE)`."""
 
+    HEAD = "invalid case:"          # how the message starts
+
     def __init__(self, problems: "list[str] | str"):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         count = len(self.problems)
-        head = "invalid case: 1 problem" if count == 1 else f"invalid case: {count} problems"
+        head = f"{self.HEAD} 1 problem" if count == 1 else f"{self.HEAD} {count} problems"
         super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
