@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import vp_jupyter as vp
+from builders import env_store
 from conftest import reference_case
 from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
 
@@ -28,10 +29,6 @@ def small_case(name: str = "api store test", flow: float = 0.02) -> dict:
             {"z": 0, "current_speed": 0.1, "current_dir": 0, "salinity": 33, "temperature": 15},
             {"z": 30, "salinity": 33.5, "temperature": 12}]},
     }
-
-
-def env_store() -> RunStore:
-    return RunStore(os.environ["VP_JUPYTER_STORE"])
 
 
 def assert_same_tables(loaded: "vp.Result", original: "vp.Result") -> None:

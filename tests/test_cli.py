@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -10,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from builders import env_store, write_case
 from conftest import REFERENCE, REPO_ROOT, reference_case, require_shared
-from vp_jupyter.store import RunStore
 
 LINE = re.compile(r"^case (\d+): (\d+) steps, (.+), dilution ([\d.]+), depth ([\d.]+) (\S+), "
                   r"horizontal distance ([\d.]+) (\S+)$")
@@ -27,16 +26,6 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def case_lines(stderr: str) -> list[str]:
     """The per-case lines of standard error (which also carries the run id line)."""
     return [line for line in stderr.splitlines() if not RUN_ID_LINE.match(line)]
-
-
-def env_store() -> RunStore:
-    return RunStore(os.environ["VP_JUPYTER_STORE"])
-
-
-def write_case(tmp_path: Path, case: dict, name: str = "case.json") -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(case))
-    return path
 
 
 def valid_case() -> dict:

@@ -9,6 +9,7 @@ listener). No timing is asserted except the run time limit itself (1 s on a run 
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -26,6 +27,9 @@ from vp_jupyter.dask_executor import DaskExecutor
 from vp_jupyter.runner import WORKER_DIED, Runner, WorkerDied, run_chunk
 from vp_jupyter.server.settings import VisualPlumesSettings
 from vp_jupyter.store import RunStore
+
+from builders import assert_no_partial_runs, assert_same_tables
+from builders import wait_until as _wait_until
 
 WAIT_S = 180.0          # upper bound for anything to happen on a loaded machine (never reached normally)
 
@@ -60,32 +64,9 @@ def series_case(cases: int, *, brooks: bool = False, tidal: bool = False, write_
             "ambient": {"units": {}, "layers": [top, bottom]}, "timeseries": series}
 
 
-def assert_identical(result: vp.Result, expected: vp.Result) -> None:
-    """Exactly the same tables (no float tolerance), statuses, memos and tidal buildup."""
-    for name in ("plume", "farfield", "cases"):
-        pd.testing.assert_frame_equal(getattr(result, name), getattr(expected, name), check_exact=True)
-    pd.testing.assert_frame_equal(result.summary(), expected.summary(), check_exact=True)
-    assert list(result.plume["status"]) == list(expected.plume["status"])
-    assert result.memos == expected.memos
-    assert result.tidal == expected.tidal
-
-
-def assert_consistent(store: RunStore) -> None:
-    """Nothing left in staging, and every run folder complete."""
-    assert not store.staging.exists() or list(store.staging.iterdir()) == []
-    for folder in store.root.iterdir():
-        if folder.name != ".staging":
-            assert (folder / "meta.json").is_file() and (folder / "case.json").is_file()
-
-
-def wait_until(condition, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
+# exactly the same tables (no float tolerance), statuses, memos and tidal buildup
+assert_identical = functools.partial(assert_same_tables, exact=True)
+wait_until = functools.partial(_wait_until, timeout=WAIT_S)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +136,7 @@ def test_an_independent_series_on_dask_equals_the_local_pool_and_spreads_over_th
     assert len([key for key, _ in ran if key.startswith("vp-run_chunk-")]) == len(chunks)
     assert len([key for key, _ in ran if key.startswith("vp-finalize_run-")]) == 1
     assert chunk_workers == set(client.nthreads())
-    assert_consistent(store)
+    assert_no_partial_runs(store)
 
 
 def test_a_tidal_buildup_series_on_dask_equals_the_local_pool_and_runs_as_one_task(
@@ -214,12 +195,12 @@ def test_a_run_over_its_time_limit_on_dask_is_stopped_and_recorded_as_failed(cli
         assert not any(client.processing().values())
         record = store.get(run_id)
         assert record.status == "failed" and "result.json" not in record.files
-        assert_consistent(store)
+        assert_no_partial_runs(store)
         # the executor still works
         run_id = runner.submit(series_case(3), source="api")
         assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
     assert store.get(run_id).status == "succeeded"
-    assert_consistent(store)
+    assert_no_partial_runs(store)
 
 
 def test_cancelling_a_run_on_dask_stops_it_and_other_runs_still_succeed(client, tmp_path) -> None:
@@ -238,7 +219,7 @@ def test_cancelling_a_run_on_dask_stops_it_and_other_runs_still_succeed(client, 
         assert_identical(runner.result(bystander), vp.run(bystander_case, store=False))
     assert store.get(doomed).status == "cancelled" and "result.json" not in store.get(doomed).files
     assert not any(client.processing().values())
-    assert_consistent(store)
+    assert_no_partial_runs(store)
 
 
 # ------------------------------------------------------------------------------------------- Python API
@@ -435,4 +416,4 @@ def test_the_dask_setting_builds_a_runner_on_the_cluster(cluster, worker_pids, t
         runner.shutdown()
     # the server's runner owns the executor it was built with: its Dask client closes with it
     assert runner.executor._closed and runner.executor._client.status == "closed"
-    assert_consistent(store)
+    assert_no_partial_runs(store)

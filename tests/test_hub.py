@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from builders import multipart
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 EXAMPLES = REPO.parent / "shared" / "spec" / "examples"
@@ -457,25 +459,12 @@ def _case() -> dict:
     return json.loads(CASE_FILE.read_text())
 
 
-def _multipart(form: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, str]:
-    """A multipart/form-data body as the web UI's FormData sends it."""
-    boundary = "----vpHubTest" + uuid.uuid4().hex
-    out = io.BytesIO()
-    for name, value in form.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    for name, body in files.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.csv"\r\n'
-                  f"Content-Type: text/csv\r\n\r\n".encode() + body + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
-
-
 def _legacy_request(number: int) -> tuple[bytes, str]:
     """The web UI's run_analysis request for spec example `number` (its projectData and CSV files)."""
     prefix = f"example{number}."
     files = {path.name[len(prefix):-len(".csv")]: path.read_bytes()
              for path in EXAMPLES.glob(f"{prefix}*-file.csv")}
-    return _multipart({"projectData": (EXAMPLES / f"{prefix}projectData.json").read_text()}, files)
+    return multipart({"projectData": (EXAMPLES / f"{prefix}projectData.json").read_text()}, files)
 
 
 def _legacy_output_id(response) -> str:

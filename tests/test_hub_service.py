@@ -31,8 +31,9 @@ from tornado.testing import bind_unused_port                      # noqa: E402
 from traitlets.config import Config                               # noqa: E402
 
 import vp_jupyter as vp                                           # noqa: E402
+from builders import decode_twice, multipart                      # noqa: E402
 from conftest import reference_case                               # noqa: E402
-from test_server import EXAMPLES, decode_twice, example_request, multipart, series_case, small_case  # noqa: E402
+from test_server import EXAMPLES, example_request, series_case, small_case  # noqa: E402
 from vp_jupyter.client import ServiceError                        # noqa: E402
 from vp_jupyter.hub_service import VisualPlumesHubService         # noqa: E402
 from vp_jupyter.store import RunNotFound, RunStore                # noqa: E402

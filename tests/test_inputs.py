@@ -1,6 +1,7 @@
 """Tests of vp_jupyter.inputs: the case format, validation (every rule of the module docstring), the SI engine
 cases (spec §5.1, §5.2, §6.1, §12) and agreement with the reference goldens' input tables."""
 import copy
+import functools
 import json
 import math
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import minimal_case
 from vp_jupyter.engine.seawater import density_st
 from vp_jupyter.engine.types import MISSING, EngineCase
 from vp_jupyter.inputs import (AMBIENT_FIELDS, DIFFUSER_FIELDS, MODEL_FIELDS, AmbientLayer, AmbientProfile,
@@ -24,18 +26,7 @@ CASE_FILES = sorted((REFERENCE / "cases").glob("*.json")) if (REFERENCE / "cases
 FT, KTS, MGD = 3.2808, 1.94384, 22.824465
 
 
-def base_case():
-    """A small valid case in the JSON layout."""
-    return {
-        "name": "base",
-        "model": {},
-        "diffuser": {"values": {"diameter": 0.1, "depth": 20, "effluent_flow": 0.1, "concentration": 100,
-                                "temperature": 25, "salinity": 0, "vertical_angle": 10, "horizontal_angle": 0,
-                                "acute_mixing_zone": 50},
-                     "units": {"concentration": "ppm"}},
-        "ambient": {"layers": [{"z": 0, "current_speed": 0.1, "current_dir": 0, "salinity": 33, "temperature": 15},
-                               {"z": 30, "temperature": 12}]},
-    }
+base_case = functools.partial(minimal_case, "base")      # a small valid case in the JSON layout
 
 
 def with_changes(**sections):

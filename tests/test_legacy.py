@@ -24,6 +24,7 @@ from vp_jupyter.engine.series import run_series
 from vp_jupyter.inputs import CaseError
 from vp_jupyter.results import Result
 
+from builders import decode_twice
 from conftest import SPEC, require_shared
 
 EXAMPLES = SPEC / "examples"
@@ -72,12 +73,6 @@ def refused(data: "dict | str", files: "dict | None" = None) -> str:
     message = str(err.value)
     assert message and message == err.value.message
     return message
-
-
-def decode_twice(body: str):
-    inner = json.loads(body)
-    assert isinstance(inner, str), "the success body is a JSON string (double-encoded, §5.1)"
-    return json.loads(inner)
 
 
 _RESULTS: dict[int, Result] = {}

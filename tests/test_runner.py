@@ -22,7 +22,6 @@ import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import vp_jupyter as vp
@@ -33,33 +32,17 @@ from vp_jupyter.results import Result
 from vp_jupyter.runner import SHUT_DOWN, WORKER_DIED, LocalProcessExecutor, RunFailed, Runner, plan_chunks
 from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
 
+from builders import assert_no_partial_runs, assert_same_tables, complete_case
+from builders import wait_until as _wait_until
+
 WAIT_S = 120.0          # upper bound for anything to happen on a loaded machine (never reached normally)
 STATUS_KEYS = {"id", "status", "progress", "created", "started", "finished", "duration_s", "error", "source", "owner",
                "case_name", "case_count"}
 
 
-def small_case(*, cases: int = 1, brooks: bool = False) -> dict:
-    """A 1-port diffuser at 20 m in a two-layer ambient, SI units; optionally a time series of
-    `cases` hourly cases (effluent flow varying) and the Brooks far field (as in test_store)."""
-    values = {"diameter": 0.2, "vertical_angle": 10.0, "horizontal_angle": 0.0, "num_ports": 1,
-              "acute_mixing_zone": 500.0, "isopleth": 0.0, "depth": 20.0, "effluent_flow": 0.05,
-              "salinity": 0.0, "temperature": 20.0, "concentration": 100.0}
-    top = {"z": 0.0, "current_speed": 0.12, "current_dir": 90.0, "salinity": 33.0, "temperature": 16.0,
-           "bg_conc": 0.0, "decay_rate": 0.0}
-    bottom = {"z": 25.0, "salinity": 33.6, "temperature": 11.0}
-    model = {"write_step_freq": 5}
-    if brooks:
-        model.update(brooks_far_field=True, ff_increment=400.0)
-        for layer in (top, bottom):
-            layer.update(ff_velocity=0.1, ff_dir=90.0, ff_diff_coeff=0.0004)
-    case = {"name": "runner test", "model": model, "diffuser": {"values": values, "units": {}},
-            "ambient": {"units": {}, "layers": [top, bottom]}}
-    if cases > 1:
-        del values["effluent_flow"]
-        flows = "".join(f"{0.03 + 0.01 * (i % 5):.2f}\n" for i in range(cases))
-        case["timeseries"] = {"start_time": 0, "end_time": cases - 1, "time_increment": 1, "units": "hr",
-                              "diffuser": {"effluent_flow": {"increment_hours": 1, "csv": flows}}}
-    return case
+# a 1-port diffuser at 20 m, two layers, SI units; optionally `cases` hourly cases and the Brooks far field
+small_case = functools.partial(complete_case, "runner test")
+wait_until = functools.partial(_wait_until, timeout=WAIT_S)
 
 
 def tidal_case(cases: int = 6) -> dict:
@@ -76,25 +59,6 @@ def slow_case(cases: int = 2000) -> dict:
     case = small_case(cases=cases)
     case["model"]["write_step_freq"] = 100
     return case
-
-
-def wait_until(condition, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def assert_same_tables(result: vp.Result, expected: vp.Result) -> None:
-    pd.testing.assert_frame_equal(result.plume, expected.plume)
-    pd.testing.assert_frame_equal(result.farfield, expected.farfield)
-    pd.testing.assert_frame_equal(result.summary(), expected.summary())
-    pd.testing.assert_frame_equal(result.cases, expected.cases)
-    assert result.memos == expected.memos
-    assert result.tidal == expected.tidal
 
 
 # makers run in the worker that finishes a run, so they are module-level (picklable by reference)
@@ -134,13 +98,6 @@ def finishing(runner: Runner, run_id: str) -> list[int]:
 
 def staging_of(store: RunStore, run_id: str) -> list[str]:
     return sorted(p.name for p in store.staging.iterdir() if p.name.startswith(run_id)) if store.staging.exists() else []
-
-
-def assert_no_partial_runs(store: RunStore) -> None:
-    assert not store.staging.exists() or list(store.staging.iterdir()) == []
-    for folder in store.root.iterdir():
-        if folder.name != ".staging":
-            assert (folder / "meta.json").is_file() and (folder / "case.json").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import asyncio
 import io
 import json
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,6 +21,8 @@ import vp_jupyter as vp
 from vp_jupyter import legacy
 from vp_jupyter.results import Result
 from vp_jupyter.store import RunStore
+
+from builders import decode_twice, multipart
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLES = SHARED / "spec" / "examples"
@@ -47,21 +48,6 @@ def jp_server_config(store_root):
     })
 
 
-def multipart(form: dict[str, str], files: dict[str, bytes] | None = None) -> tuple[bytes, str]:
-    """A multipart/form-data body as a browser's FormData builds it."""
-    boundary = "----vpTestBoundary" + uuid.uuid4().hex
-    out = io.BytesIO()
-    for name, value in form.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
-        out.write(value.encode() + b"\r\n")
-    for name, body in (files or {}).items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.csv"\r\n'
-                  f"Content-Type: text/csv\r\n\r\n".encode())
-        out.write(body + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
-
-
 def example_request(number: int) -> tuple[bytes, str]:
     form = {"projectData": (EXAMPLES / f"example{number}.projectData.json").read_text()}
     files = {}
@@ -75,12 +61,6 @@ def legacy_case(number: int):
     files = {path.name[len(f"example{number}."):-len(".csv")]: path.read_bytes()
              for path in EXAMPLES.glob(f"example{number}.*-file.csv")}
     return legacy.parse_run_request(form, files)
-
-
-def decode_twice(body: bytes):
-    inner = json.loads(body)
-    assert isinstance(inner, str), "the legacy success body is a JSON string (double-encoded)"
-    return json.loads(inner)
 
 
 async def post_run(jp_fetch, body: bytes, content_type: str, headers: dict | None = None):

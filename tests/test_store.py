@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import builtins
 import calendar
+import functools
 import json
 import os
 import subprocess
@@ -17,33 +18,15 @@ import vp_jupyter as vp
 from vp_jupyter.store import (RUN_ID_PATTERN, InvalidRunId, RunNotFound, RunRecord, RunStore, check_run_id,
                               new_run_id)
 
+from builders import complete_case
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VALID_ID = "20261125T173724Z-" + "0123456789abcdef" * 2
 
 
-def small_case(*, cases: int = 1, brooks: bool = False, series_file: Path | None = None) -> dict:
-    """A 1-port diffuser at 20 m in a two-layer ambient, SI units; optionally a time series of
-    `cases` hourly cases (effluent flow varying) and the Brooks far field."""
-    values = {"diameter": 0.2, "vertical_angle": 10.0, "horizontal_angle": 0.0, "num_ports": 1,
-              "acute_mixing_zone": 500.0, "isopleth": 0.0, "depth": 20.0, "effluent_flow": 0.05,
-              "salinity": 0.0, "temperature": 20.0, "concentration": 100.0}
-    top = {"z": 0.0, "current_speed": 0.12, "current_dir": 90.0, "salinity": 33.0, "temperature": 16.0,
-           "bg_conc": 0.0, "decay_rate": 0.0}
-    bottom = {"z": 25.0, "salinity": 33.6, "temperature": 11.0}
-    model = {"write_step_freq": 5}
-    if brooks:
-        model.update(brooks_far_field=True, ff_increment=400.0)
-        for layer in (top, bottom):
-            layer.update(ff_velocity=0.1, ff_dir=90.0, ff_diff_coeff=0.0004)
-    case = {"name": "store test", "model": model, "diffuser": {"values": values, "units": {}},
-            "ambient": {"units": {}, "layers": [top, bottom]}}
-    if cases > 1 or series_file is not None:
-        del values["effluent_flow"]
-        series = ({"file": str(series_file)} if series_file is not None
-                  else {"csv": "".join(f"{0.03 + 0.01 * (i % 5):.2f}\n" for i in range(cases))})
-        case["timeseries"] = {"start_time": 0, "end_time": cases - 1, "time_increment": 1, "units": "hr",
-                              "diffuser": {"effluent_flow": {"increment_hours": 1, **series}}}
-    return case
+# a 1-port diffuser at 20 m, two layers, SI units; optionally `cases` hourly cases (or a series file) and
+# the Brooks far field
+small_case = functools.partial(complete_case, "store test")
 
 
 @pytest.fixture
@@ -205,6 +188,7 @@ def test_an_exception_while_writing_leaves_no_trace(store, result, monkeypatch) 
 CRASH_SCRIPT = """
 import os, sys, time
 sys.path.insert(0, {repo!r})
+sys.path.insert(0, {tests!r})     # as pytest does: test_store imports `builders` from there
 import vp_jupyter as vp
 from vp_jupyter.store import RunStore
 import tests.test_store as helpers
@@ -225,7 +209,8 @@ store.save(result.case, result, source="cli", owner="", status="succeeded", run_
 
 
 def test_a_crash_while_writing_leaves_only_a_staging_leftover(store) -> None:
-    script = CRASH_SCRIPT.format(repo=str(REPO_ROOT), root=str(store.root), run_id=VALID_ID)
+    script = CRASH_SCRIPT.format(repo=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), root=str(store.root),
+                                 run_id=VALID_ID)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 3, done.stderr

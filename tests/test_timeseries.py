@@ -4,10 +4,10 @@ file (or series path), line and column before any computation, case times and ro
 `vp.run` (also those that crash the reference), Brooks with ambient series, and a property test."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,23 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vp_jupyter as vp
+from builders import minimal_case, write_case
 from vp_jupyter.inputs import AmbientSeries, Case, CaseError, DiffuserSeries, Timeseries, json_schema, normalise
 
 FT = 1 / 3.2808                     # m per ft (the Visual Plumes factor, spec §2)
 
 
-def base_case():
-    """A small valid single-port case (SI units, concentration in ppm)."""
-    return {
-        "name": "series",
-        "model": {},
-        "diffuser": {"values": {"diameter": 0.1, "depth": 20, "effluent_flow": 0.1, "concentration": 100,
-                                "temperature": 25, "salinity": 0, "vertical_angle": 10, "horizontal_angle": 0,
-                                "acute_mixing_zone": 50},
-                     "units": {"concentration": "ppm"}},
-        "ambient": {"layers": [{"z": 0, "current_speed": 0.1, "current_dir": 0, "salinity": 33, "temperature": 15},
-                               {"z": 30, "temperature": 12}]},
-    }
+base_case = functools.partial(minimal_case, "series")    # a small valid single-port case (SI, ppm)
 
 
 def with_series(diffuser=None, ambient=None, start=0, end=3, increment=1, units="hr", **times):
@@ -60,13 +50,6 @@ def assert_problem(source, expected, **kwargs):
     found = problems_of(source, **kwargs)
     assert expected in found, found
     return found
-
-
-def write_case(folder: Path, case: dict, name="case.json") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(json.dumps(case))
-    return path
 
 
 def file_case(tmp_path, flow="0.1\n0.2\n0.15\n", speed="0,30\n0.1,0.05\n0.2,0.1\n",
