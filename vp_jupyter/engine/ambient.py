@@ -102,9 +102,11 @@ class AmbientColumn:
         groups: dict[tuple[float, ...], list[tuple[str, VariableProfile]]] = {}
         for name, prof in self.profiles[:6]:
             groups.setdefault(prof.depths, []).append((name, prof))
-        self.near_groups = [(depths, members, any(p.surface == "LINEAR_TO_ZERO" or p.bottom != "CONSTANT"
-                                                  for _, p in members)
-                             or any(n == "current_dir" for n, _ in members) and vector_averaging)
+        # per group: (depths, members, special, [(name, values, vector-averaged direction)]); `special`
+        # groups have a surface or bottom rule other than a constant and go through `_value`
+        self.near_groups = [(depths, members,
+                             any(p.surface == "LINEAR_TO_ZERO" or p.bottom != "CONSTANT" for _, p in members),
+                             [(n, p.values, n == "current_dir" and vector_averaging) for n, p in members])
                             for depths, members in groups.items()]
 
     def _value(self, name: str, prof: VariableProfile, d: float) -> float:
@@ -153,7 +155,7 @@ class AmbientColumn:
         if d <= 0.0:
             self.surfaced = True
             d = 0.0
-        for depths, members, special in self.near_groups:
+        for depths, members, special, interpolated in self.near_groups:
             n = len(depths)
             if special or n == 1 or d < depths[0] or d <= 0.0:
                 for name, prof in members:
@@ -170,10 +172,14 @@ class AmbientColumn:
                     setattr(out, name, prof.values[i])
                 continue
             z_f = (d - z_u) / (z_l - z_u) if z_l != z_u else 0.0
-            for name, prof in members:
-                values = prof.values
+            for name, values, vector in interpolated:
                 v_u = values[i - 1]
-                setattr(out, name, v_u + z_f * (values[i] - v_u))
+                if vector:          # as `_value`: the shorter rotation between the layers (§13 item 9)
+                    v_l = values[i]
+                    theta = v_l + _shortest_turn(v_l, v_u) * (z_l - d) / (z_l - z_u) if z_l != z_u else v_l
+                    setattr(out, name, theta % 360.0)
+                else:
+                    setattr(out, name, v_u + z_f * (values[i] - v_u))
         return self._derived(out, d)
 
     def evaluate(self, depth: float, out: AmbientState, near_field: bool = True) -> AmbientState:
