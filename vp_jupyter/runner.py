@@ -421,7 +421,7 @@ def run_chunk(engine_cases: "Sequence[EngineCase]", time_step: float, token: int
     name = part_name(index)
     for plume in series.plumes:
         plume.final = None
-    payload = {"plumes": [_pack(p) for p in series.plumes], "farfields": [_pack(f) for f in series.farfields],
+    payload = {"plumes": [pack_columns(p) for p in series.plumes], "farfields": [pack_columns(f) for f in series.farfields],
                "tidal": series.tidal}
     folder = Path(parts_dir)
     temporary = folder / f".{name}.{os.getpid()}.tmp"
@@ -475,8 +475,8 @@ def _load_parts(folder: Path, parts: "Sequence[str]") -> tuple[list, list, Any]:
     for name in parts:
         with open(folder / name, "rb") as handle:
             output = pickle.load(handle)
-        plumes.extend(_unpack(p) for p in output["plumes"])
-        farfields.extend(_unpack(f) for f in output["farfields"])
+        plumes.extend(unpack_columns(p) for p in output["plumes"])
+        farfields.extend(unpack_columns(f) for f in output["farfields"])
         if output["tidal"].was_run:
             tidal = output["tidal"]
         del output
@@ -581,12 +581,13 @@ def _release_memory() -> None:
         pass
 
 
-def _pack(output: Any) -> Any:
+def pack_columns(output: Any) -> Any:
+    """An engine output with its columns as float arrays (compact to pickle); `unpack_columns` undoes it."""
     output.columns = {name: array("d", values) for name, values in output.columns.items()}
     return output
 
 
-def _unpack(output: Any) -> Any:
+def unpack_columns(output: Any) -> Any:
     output.columns = {name: values.tolist() if isinstance(values, array) else list(values)
                       for name, values in output.columns.items()}
     return output

@@ -38,7 +38,6 @@ import os
 import re
 import sys
 import time
-from array import array
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -373,21 +372,11 @@ def sweep_task(engine_cases: Sequence[Any], time_step: float, member: int) -> tu
     buildup couples them). Returns the worker's process id and ``{"plumes", "farfields", "tidal"}`` with
     the columns packed as float arrays (compact to send back)."""
     from .engine.series import run_series
+    from .runner import pack_columns
 
     series = run_series(list(engine_cases), time_step)
-    return os.getpid(), {"plumes": [_pack(p) for p in series.plumes],
-                         "farfields": [_pack(f) for f in series.farfields], "tidal": series.tidal}
-
-
-def _pack(output: Any) -> Any:
-    output.columns = {name: array("d", values) for name, values in output.columns.items()}
-    return output
-
-
-def _unpack(output: Any) -> Any:
-    output.columns = {name: values.tolist() if isinstance(values, array) else list(values)
-                      for name, values in output.columns.items()}
-    return output
+    return os.getpid(), {"plumes": [pack_columns(p) for p in series.plumes],
+                         "farfields": [pack_columns(f) for f in series.farfields], "tidal": series.tidal}
 
 
 def _results(plan: _Plan) -> list["Result"]:
@@ -395,6 +384,7 @@ def _results(plan: _Plan) -> list["Result"]:
     from .engine.types import TidalOutput
     from .inputs import CaseError
     from .results import Result
+    from .runner import unpack_columns
 
     by_member: dict[int, list[_Task]] = {}
     for task in plan.tasks:
@@ -403,8 +393,8 @@ def _results(plan: _Plan) -> list["Result"]:
     for member, engine_cases in zip(plan.members, plan.engine_cases):
         plumes, farfields, tidal = [], [], TidalOutput()
         for task in sorted(by_member[member.index], key=lambda t: t.start):
-            plumes.extend(_unpack(p) for p in task.output["plumes"])
-            farfields.extend(_unpack(f) for f in task.output["farfields"])
+            plumes.extend(unpack_columns(p) for p in task.output["plumes"])
+            farfields.extend(unpack_columns(f) for f in task.output["farfields"])
             if task.output["tidal"].was_run:
                 tidal = task.output["tidal"]
             task.output = None
