@@ -1076,13 +1076,13 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
-    """Python csv defaults (comma, minimal quoting, CRLF), UTF-8 without BOM; floats as str(float)."""
+def _csv(header: list[str], rows: list[list[Any]], finite: bool = False) -> bytes:
+    """Python csv defaults (comma, minimal quoting, CRLF), UTF-8 without BOM; floats as str(float), a
+    non-finite one as an empty cell. `finite`: the rows hold no non-finite floats (None already)."""
     stream = io.StringIO(newline="")
     writer = csv.writer(stream)
     writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
+    writer.writerows(rows if finite else ([_cell(v) for v in row] for row in rows))
     return stream.getvalue().encode("utf-8")
 
 
@@ -1116,9 +1116,10 @@ def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
         if farfield["was_run"] and result.farfield_outputs[index].was_run:
             lines += ["", *farfield["memos"][index]]
         files.append((f"{tag}.memos.txt", ("\n".join(lines) + "\n").encode("utf-8")))
+        # the plume values went through _convert / _finite / _signed_angle: non-finite ones are None
         files.append((f"{tag}.plume.csv", _csv(["Step"] + [_column_title(h) for h in plume["headers"]],
                                                [[r["step"], *r["values"], r["status"]]
-                                                for r in plume["outputs"][index]])))
+                                                for r in plume["outputs"][index]], finite=True)))
         if farfield["was_run"]:
             files.append((f"{tag}.farfield.csv", _csv([_column_title(h) for h in farfield["headers"]],
                                                       [r["values"] for r in farfield["outputs"][index]])))
