@@ -53,7 +53,7 @@ from concurrent.futures import Future, InvalidStateError, wait as wait_for
 from functools import partial
 from typing import Any, Callable, Mapping
 
-from .runner import WORKER_DIED, WorkerDied
+from .runner import WORKER_DIED, WorkerDied, check_count
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +95,6 @@ def _import_distributed() -> Any:
     return distributed
 
 
-def _check_max_workers(value: Any) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"max_workers must be a whole number >= 1 or None (got {value!r})")
-    return value
-
-
 class DaskExecutor:
     """Runs tasks on a dask.distributed cluster (see the module docstring).
 
@@ -113,7 +107,7 @@ class DaskExecutor:
     def __init__(self, target: Any = None, *, max_workers: int | None = None,
                  timeout: float = CONNECT_TIMEOUT_S):
         distributed = _import_distributed()
-        _check_max_workers(max_workers)
+        check_count("max_workers", max_workers)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout must be a number of seconds > 0 (got {timeout!r})")
         self.listener: Callable[[tuple], None] | None = None

@@ -95,6 +95,13 @@ def time_limit_message(limit_s: float) -> str:
     return f"run exceeded the time limit of {limit_s:g} s"
 
 
+def check_count(name: str, value: Any) -> "int | None":
+    """`value` if it is None or a whole number >= 1 (worker and chunk counts), else ValueError naming `name`."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a whole number >= 1 or None (got {value!r})")
+    return value
+
+
 class RunFailed(RuntimeError):
     """`Runner.result` of a run that failed or was cancelled: `status` and `error` say what happened."""
 
@@ -179,9 +186,7 @@ class LocalProcessExecutor:
             mp_context = multiprocessing.get_context(mp_context)
         elif mp_context.get_start_method() == "fork":
             raise ValueError("a fork context is unsafe in a process with threads such as a server")
-        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
-                                        or max_workers < 1):
-            raise ValueError(f"max_workers must be a whole number >= 1 (got {max_workers!r})")
+        check_count("max_workers", max_workers)
         if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
             raise ValueError(f"niceness must be a whole number from 0 to 19 (got {niceness!r})")
         self.max_workers = max_workers or os.cpu_count() or 1
@@ -713,9 +718,8 @@ class Runner:
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
                                       or not timeout_s > 0):
             raise ValueError(f"timeout_s must be a number > 0 or None (got {timeout_s!r})")
-        for name, value in (("max_cases", max_cases), ("chunk_size", chunk_size)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a whole number >= 1 or None (got {value!r})")
+        check_count("max_cases", max_cases)
+        check_count("chunk_size", chunk_size)
         self.store = store if store is not None else RunStore()
         self._own_executor = executor is None if owns_executor is None else bool(owns_executor)
         self.executor = executor if executor is not None else LocalProcessExecutor(max_workers, mp_context)

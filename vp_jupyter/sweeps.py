@@ -317,10 +317,9 @@ def run_on(executor: "Executor", case: "Case", progress: Any = None) -> "Result"
 def _worker_count(executor: Any, max_workers: Any) -> int:
     if executor is not None:
         return int(getattr(executor, "max_workers", None) or 1)
-    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)
-                                    or max_workers < 1):
-        raise ValueError(f"max_workers must be a whole number >= 1 or None (got {max_workers!r})")
-    return max_workers or os.cpu_count() or 1
+    from .runner import check_count
+
+    return check_count("max_workers", max_workers) or os.cpu_count() or 1
 
 
 def _plan(member_list: list[Member], workers: int) -> _Plan:
