@@ -394,3 +394,23 @@ def test_env_var_store_is_used_for_saving(tmp_path, monkeypatch, result) -> None
 def test_record_round_trips_through_its_dict(store, result) -> None:
     record = save(store, result)
     assert RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+
+
+def test_server_retention_settings_reach_the_store(store, result) -> None:
+    """The server settings (days, MB) become the store's policy; applying them at start removes what they say."""
+    from vp_jupyter.server.settings import VisualPlumesSettings
+
+    now, day = time.time(), 86400.0
+    old, new = (save(store, result, created=now - age, started=now - age, finished=now - age)
+                for age in (10 * day, 60.0))
+    keep_all = VisualPlumesSettings(store_root=str(store.root))
+    keep_all.store = keep_all.make_store()
+    assert keep_all.apply_retention() == []                    # 0 = keep forever
+    by_age = VisualPlumesSettings(store_root=str(store.root), retention_max_age_days=5.0)
+    by_age.store = by_age.make_store()
+    assert (by_age.store.max_age_s, by_age.store.max_total_bytes) == (5 * day, None)
+    assert by_age.apply_retention() == [old.id]
+    by_size = VisualPlumesSettings(store_root=str(store.root), retention_max_total_mb=0.5)
+    by_size.store = by_size.make_store()
+    assert by_size.store.max_total_bytes == 512 * 1024
+    assert [r.id for r in store.list()] == [new.id]

@@ -123,12 +123,8 @@ class VisualPlumesSettings(Configurable):
                       owns_executor=True)     # a Dask client or gateway cluster made here closes with the server
 
     def apply_retention(self) -> list[str]:
-        """Apply the retention settings to `self.store` now; the ids of the runs deleted."""
-        age = self.retention_max_age_days * 86400.0 or None
-        size = int(self.retention_max_total_mb * 1024 * 1024) or None
-        if age is None and size is None:
-            return []
-        return self.store.apply_retention(max_age_s=age, max_total_bytes=size)
+        """Apply the retention settings to `self.store` now (`make_store` gave it them); the ids deleted."""
+        return self.store.apply_retention()
 
     def describe_workers(self) -> str:
         if self.executor == "local":
