@@ -9,6 +9,8 @@ This module owns:
   legacy success body).
 - store and file helpers: `env_store` (the per-test store conftest sets in $VP_JUPYTER_STORE) and
   `write_case` (a case as a JSON file).
+- `require(test, missing)`: skip a test whose tools are missing, but fail it in CI (`CI=true`), where
+  `.ci/run` must have installed them.
 - waiting and comparisons: `wait_until` (poll a condition), `assert_same_tables` (two Results have the
   same tables, memos and tidal buildup) and `assert_no_partial_runs` (a store holds only complete runs).
 
@@ -27,6 +29,7 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from vp_jupyter.store import RunStore
 
@@ -147,3 +150,15 @@ def assert_no_partial_runs(store: RunStore) -> None:
     for folder in store.root.iterdir():
         if folder.name != ".staging":
             assert (folder / "meta.json").is_file() and (folder / "case.json").is_file()
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(test: str, missing: "list[str]") -> None:
+    """Skip `test` (e.g. "JupyterHub test") when `missing` names something, except in CI, where it fails."""
+    if missing:
+        message = f"{test} needs " + ", ".join(missing) + " (.ci/run installs them)"
+        if IN_CI:
+            pytest.fail(message + "; in CI they must be installed", pytrace=False)
+        pytest.skip(message)

@@ -35,13 +35,12 @@ from pathlib import Path
 
 import pytest
 
-from builders import multipart
+from builders import multipart, require
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 EXAMPLES = REPO.parent / "shared" / "spec" / "examples"
 CASE_FILE = REPO / "vp_jupyter" / "examples" / "stratified_outfall.json"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HUB_START_S = 180.0          # hub, proxy and service up (a loaded 2-core machine: ~10 s normally)
 SPAWN_S = 300.0              # a single-user server ready
 RUN_S = 300.0                # one model run finished (the example case: under a second of model time)
@@ -67,12 +66,7 @@ def _missing() -> list[str]:
 
 @pytest.fixture(scope="module")
 def requirements() -> None:
-    missing = _missing()
-    if missing:
-        message = "JupyterHub test needs " + " and ".join(missing) + " (.ci/run installs them)"
-        if IN_CI:
-            pytest.fail(message + "; in CI they must be installed", pytrace=False)
-        pytest.skip(message)
+    require("JupyterHub test", _missing())
 
 
 def _free_ports(count: int) -> list[int]:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from builders import require
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01_quickstart.ipynb"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -35,7 +37,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_S = 120.0
 RUN_ALL_S = float(os.environ.get('VP_SCREENSHOT_RUN_S', 300))           # all cells, on a loaded 2-core machine (about 10 s normally)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _missing() -> list[str]:
@@ -52,12 +53,7 @@ def _missing() -> list[str]:
 
 @pytest.fixture(scope="module")
 def requirements() -> None:
-    missing = _missing()
-    if missing:
-        message = "screenshot test needs " + ", ".join(missing) + " (.ci/run installs them)"
-        if IN_CI:
-            pytest.fail(message + "; in CI they must be installed", pytrace=False)
-        pytest.skip(message)
+    require("screenshot test", _missing())
 
 
 def _free_port() -> int:
