@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import os
+import sys
 import threading
 import time
 import zipfile
@@ -440,6 +441,16 @@ def test_client_run_returns_what_vp_run_returns(hub, make_case) -> None:
     assert_same_result(remote, local)
     assert remote.run_id and hub.store.get(remote.run_id).owner == "alice"
     assert seen[-1] == (local.case_count, local.case_count)
+
+
+def test_client_run_shows_a_progress_bar_on_request(hub, capsys, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)      # as if tqdm were not installed: the text bar
+    client = vp.Client(hub.url, token="alice-token")
+    client.run(series_case(3))
+    assert capsys.readouterr().err == ""                     # no bar unless asked for
+    client.run(series_case(3), progress=True)
+    err = capsys.readouterr().err
+    assert "run: 3/3 cases" in err and err.endswith("\n")
 
 
 def test_client_run_raises_what_vp_run_raises_when_the_run_fails(hub, monkeypatch) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote, urlencode, urlparse
 
+from .progress import progress_bar
 from .store import RunNotFound, check_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -256,7 +256,7 @@ def _run_id(run_id: Any) -> str:
 
 
 class _Reporter:
-    """Progress of one run: nothing, a callable progress(done, total), or a bar (tqdm, else text)."""
+    """Progress of one run: nothing, a callable progress(done, total), or a bar (`progress.progress_bar`)."""
 
     def __init__(self, call: Callable[[int, int], Any] | None = None, bar: bool = False):
         self.call, self.bar, self.last, self.shown = call, bar, None, None
@@ -268,26 +268,12 @@ class _Reporter:
         if self.call is not None:
             self.call(done, total)
         elif self.bar:
-            self._draw(done, total)
-
-    def _draw(self, done: int, total: int) -> None:
-        if self.shown is None:
-            try:
-                from tqdm.auto import tqdm
-                self.shown = tqdm(total=total, desc="run", unit="case")
-            except ImportError:
-                self.shown = False
-        if self.shown is False:
-            sys.stderr.write(f"\rrun: {done}/{total} cases")
-            sys.stderr.flush()
-        else:
-            self.shown.total = total
+            if self.shown is None:
+                self.shown = progress_bar(total, "run")
             self.shown.update(done - self.shown.n)
 
     def close(self) -> None:
-        if self.shown is False:
-            sys.stderr.write("\n")
-        elif self.shown is not None:
+        if self.shown is not None:
             self.shown.close()
 
 

@@ -36,11 +36,12 @@ import itertools
 import math
 import os
 import re
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from .progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -287,7 +288,7 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
 
         workers = min(_worker_count(None, max_workers), len(plan.tasks))
         executor = LocalProcessExecutor(max(1, workers), mp_context)
-    bar = _progress_bar(sum(t.stop - t.start for t in plan.tasks), progress)
+    bar = progress_bar(sum(t.stop - t.start for t in plan.tasks), "sweep", progress)
     try:
         _run_tasks(plan, executor, bar)
     except BaseException:
@@ -463,14 +464,6 @@ def _table(plan: _Plan, results: list["Result"], grid: Mapping[str, Any],
 
 # ----------------------------------------------------------------------------------------- progress
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class _CallbackProgress:
     """`progress(done, total)` as chunks finish (vp.run's progress callback)."""
 
@@ -484,37 +477,3 @@ class _CallbackProgress:
 
     def close(self) -> None:
         pass
-
-
-class _TextBar:
-    """A one-line text progress report on stderr (when tqdm is not installed)."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self.started, self.shown = total, 0, time.monotonic(), -1.0
-        self._show(force=True)
-
-    def update(self, n: int) -> None:
-        self.done += n
-        self._show(force=self.done >= self.total)
-
-    def _show(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.shown < 0.5:
-            return
-        self.shown = now
-        sys.stderr.write(f"\rsweep: {self.done}/{self.total} cases, {now - self.started:.1f} s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _TextBar(total)
-    return tqdm(total=total, desc="sweep", unit="case")
