@@ -1,13 +1,16 @@
 """Shared test fixtures: where the read-only shared data lives, and skipping cleanly when it is absent.
 
 The reference data and the specification are read in place from ``../shared`` beside the repository
-root (never copied into the repository). Tests that need them skip with the missing path as reason.
+root (never copied into the repository). Tests that need them skip with the missing path as reason, except
+in CI (``CI=true``), where ``../shared`` must be present and a missing path fails the test.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from builders import IN_CI
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -16,9 +19,13 @@ SPEC = SHARED / "spec"
 
 
 def require_shared(path: Path) -> Path:
-    """Return `path`, or skip the calling test when it does not exist (shared data not checked out)."""
+    """Return `path`; when it does not exist (shared data not checked out) skip the calling test, or fail
+    it in CI, where the fidelity tests must run."""
     if not path.exists():
-        pytest.skip(f"shared data not found at {path} (../shared beside the repository root)")
+        message = f"shared data not found at {path} (../shared beside the repository root)"
+        if IN_CI:
+            pytest.fail(message + "; in CI it must be present", pytrace=False)
+        pytest.skip(message)
     return path
 
 

@@ -2,9 +2,10 @@
 
 Fixes against the reference port: the far-field ambient is the profile evaluated once, in SI, at the
 surface (no second unit conversion, no second-layer slip); the plume moves with the far-field current
-and distances are measured from the source (§13 items 10, 12); interpolated rows carry the state at
-their own time (concentration and decay included); decay acts on the excess over background every step;
-the background-estimate memory holds 24 decay factors instead of one (§10.4).
+and distances are measured from the source (§13 items 10, 12); decay acts on the excess over background
+on every step. Everything else follows §10.3 and §10.4 as written, as the original program computes:
+an output row at an interpolated distance reports the previous step's pollutant (decayed over the
+partial step) and, with the background estimate, adds dm·c_b·B/2.2 there only, B = 24·e^(−kΔt).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .types import EngineCase, FarFieldOutput, FinalState
 MAX_FF_STEPS = 10000
 MAX_FF_STEP_S = 3.15576e9       # one far-field step may span at most a century
 BACKGROUND_MEMORY = 24          # spec §10.4: slots of the decay memory
+BACKGROUND_SHARE = 2.2          # spec §10.3: the estimate adds dm·c_b·B/2.2
 COS_70 = math.cos(70.0 * math.pi / 180.0)
 
 
@@ -25,18 +27,6 @@ def _horizontal_angle(ax: float, ay: float, bx: float, by: float) -> float:
         return math.pi / 2.0
     c = (ax * bx + ay * by) / (na * nb)
     return math.acos(max(-1.0, min(1.0, c)))
-
-
-def _crossing_fraction(px: float, py: float, dx: float, dy: float, distance: float) -> float:
-    """Fraction f of the step (p → p + d) at which |p + f·d| = distance (the plume crosses an output
-    mark). The port interpolated linearly in distance, which is exact only for radial motion."""
-    a = dx * dx + dy * dy
-    b = px * dx + py * dy
-    c = px * px + py * py - distance * distance
-    if a == 0.0:
-        return 1.0
-    root = math.sqrt(max(b * b - a * c, 0.0))
-    return min(max((-b + root) / a, 0.0), 1.0)
 
 
 class _DilutionLaw:
@@ -121,13 +111,8 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
         memos.append(f"Far-field current of {speed:.3g} m/s is too slow to reach {next_mark:.0f} m within "
                      f"{MAX_FF_STEP_S / 3.15576e7:.0f} years; no far-field prediction.")
         return out
-    # spec §10.4, with the memory filled: each slot holds this step's decay factor
-    if st.estimate_ff_background:
-        f = math.exp(-decay * dt)
-        memory = sum(f ** j for j in range(1, BACKGROUND_MEMORY + 1))
-        entrained_conc = background * (1.0 + memory / 2.2)
-    else:
-        entrained_conc = background
+    # spec §10.4: the decay memory B = 24·e^(−kΔt), added to the interpolated rows only (§10.3)
+    memory = BACKGROUND_MEMORY * math.exp(-decay * dt) if st.estimate_ff_background else 0.0
     mass0 = final.initial_mass
 
     cols = out.columns
@@ -169,26 +154,23 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
         mass = prev_mass + dm
         # first-order decay of the excess over background (as in the near field, spec §7.4 item 15)
         pollutant = prev_mass * background + (prev_pollutant - prev_mass * background) * math.exp(-decay * dt) \
-            + dm * entrained_conc
+            + dm * background
         conc = pollutant / mass
         prev_x, prev_y, r_prev = x, y, r
         x += ux * dt
         y += uy * dt
         r = math.hypot(x - src_x, y - src_y)
+        # spec §10.3: rows at the output distances crossed in this step, interpolated linearly in distance
+        estimate = dm * background / BACKGROUND_SHARE * memory
         while increment > 0.0 and r > next_mark >= r_prev:
-            frac = _crossing_fraction(prev_x - src_x, prev_y - src_y, x - prev_x, y - prev_y, next_mark)
+            frac = (next_mark - r_prev) / (r - r_prev)
             tau_mark = tau - dt + frac * dt
-            arg_mark = law.argument(tau_mark)
-            dil_mark = law.dilution(arg_mark)
-            mass_mark = prev_mass + (dil_mark - prev_dilution) * mass0
-            pol_mark = prev_mass * background \
-                + (prev_pollutant - prev_mass * background) * math.exp(-decay * frac * dt) \
-                + (mass_mark - prev_mass) * entrained_conc
-            write(step, tau_mark, next_mark, dil_mark, pol_mark / mass_mark,
-                  prev_x + frac * (x - prev_x), prev_y + frac * (y - prev_y), arg_mark)
+            conc_mark = (prev_pollutant + estimate) * math.exp(-decay * frac * dt) / prev_mass
+            write(step, tau_mark, next_mark, law.dilution(law.argument(tau_mark)), conc_mark,
+                  prev_x + frac * (x - prev_x), prev_y + frac * (y - prev_y), arg)
             next_mark += increment
         if st.output_all_ff_increments:
             write(step, tau, r, dilution, conc, x, y, arg)
-    if step > 0 and not st.output_all_ff_increments:   # the final state (already written when all are)
+    if step > 0:   # spec §10.3: the final row is always written
         write(step, tau, r, dilution, conc, x, y, law.argument(tau))
     return out
