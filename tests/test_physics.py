@@ -105,3 +105,23 @@ def test_plume_in_linear_stratification_traps_and_rises_as_mtt() -> None:
     assert trap_rise == pytest.approx(2.8 * scale, rel=0.15)
     assert plume["status"].iloc[-1] == "local maximum rise or fall"
     assert rise.max() == pytest.approx(3.8 * scale, rel=0.10)
+
+
+def test_density_difference_is_the_steps_buoyancy() -> None:
+    """spec §7.4 item 2: the step's Δρ = ρ_a − ρ uses the ambient the element entrained during the step,
+    which is the ambient carried over from the previous step (one step behind, §5.4): the previous row's
+    ambient density when every step is written. A 'trap level' row is where that Δρ changes sign."""
+    case = still_water_case(port_depth=100.0, surface_salinity=30.0, bottom_salinity=31.0,
+                            diameter=0.2, model={"max_reversals": "SECOND_TRAP_LEVEL"})
+    plume = vp.run(case, store=False).plume
+    assert (plume["step"].diff().iloc[1:] == 1).all()
+    drho = plume["density_difference"].to_numpy()
+    expected = plume["ambient_density"].to_numpy()[:-1] - plume["density"].to_numpy()[1:]
+    assert drho[1:] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert drho[0] == plume["ambient_density"].iloc[0] - plume["density"].iloc[0]
+    traps = plume.index[plume["status"].str.contains("trap level")]
+    assert len(traps) == 2
+    for i in traps:
+        assert drho[i] * drho[i - 1] < 0.0
+    crossings = np.flatnonzero(drho[1:] * drho[:-1] < 0.0) + 1
+    assert crossings.tolist() == traps.tolist()

@@ -313,7 +313,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         cols["path_length"].append(path_length)
         cols["iso_diameter"].append(iota * diameter)
         cols["isopleth_factor"].append(iota)
-        cols["density_difference"].append(amb.density - rho)
+        cols["density_difference"].append(drho)            # spec §7.4 item 2: the step's Δρ
         cols["pollutant_mass"].append(pollutant)
         cols["ambient_density"].append(amb.density)
         cols["ambient_salinity"].append(amb.salinity)
