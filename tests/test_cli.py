@@ -13,7 +13,7 @@ from builders import env_store, write_case
 from conftest import REFERENCE, REPO_ROOT, reference_case, require_shared
 
 LINE = re.compile(r"^case (\d+): (\d+) steps, (.+), dilution ([\d.]+), depth ([\d.]+) (\S+), "
-                  r"horizontal distance ([\d.]+) (\S+)$")
+                  r"distance from source ([\d.]+) (\S+)$")
 RUN_ID_LINE = re.compile(r"^run id: ([0-9]{8}T[0-9]{6}Z-[0-9a-f]{32})$")
 
 

@@ -175,3 +175,12 @@ def test_distances_are_measured_from_the_source() -> None:
     for column in ("distance", "time", "dilution", "concentration", "width"):
         assert moved.farfield[column].tolist() == pytest.approx(at_origin.farfield[column].tolist(), rel=1e-9)
     assert moved.farfield["distance"].iloc[-1] >= 3000.0
+
+
+def test_plume_distances_from_the_origin_and_from_the_source() -> None:
+    """spec §9.1: `horizontal_distance` is measured from the coordinate origin; `source_distance` from the
+    (offset) source, which the mixing zone and the far field use (§13 item 12)."""
+    moved = vp.run(offset_case(offset=500.0), store=False).plume
+    assert moved["horizontal_distance"].to_numpy() == pytest.approx(np.hypot(moved["x"], moved["y"]).to_numpy())
+    assert moved["source_distance"].to_numpy() == pytest.approx(np.hypot(moved["x"] - 500.0, moved["y"]).to_numpy())
+    assert moved["horizontal_distance"].iloc[0] == 500.0 and moved["source_distance"].iloc[0] == 0.0

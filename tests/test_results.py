@@ -160,10 +160,11 @@ def test_summary_has_one_row_per_case_with_the_final_state() -> None:
     for row, output in zip(summary.itertuples(), (first, second)):
         assert row.dilution == output.columns["dilution"][-1]
         assert row.depth == output.columns["depth"][-1]
-        # horizontal distance from the source at (3, -4) m
+        # horizontal distance from the coordinate origin, and from the source at (3, -4) m
         x, y = output.columns["x"][-1], output.columns["y"][-1]
-        assert row.horizontal_distance == pytest.approx(math.hypot(x - 3.0, y + 4.0))
-    assert summary.attrs["units"]["horizontal_distance"] == "m"
+        assert row.horizontal_distance == pytest.approx(math.hypot(x, y))
+        assert row.source_distance == pytest.approx(math.hypot(x - 3.0, y + 4.0))
+    assert summary.attrs["units"]["horizontal_distance"] == summary.attrs["units"]["source_distance"] == "m"
 
 
 def test_case_lines_give_steps_status_dilution_depth_and_distance_in_case_units() -> None:
@@ -173,7 +174,7 @@ def test_case_lines_give_steps_status_dilution_depth_and_distance_in_case_units(
     depth_ft = output.columns["depth"][-1] * FT
     distance_ft = math.hypot(output.columns["x"][-1], output.columns["y"][-1]) * FT
     assert line == (f"case 1: 100 steps, surface, dilution {output.columns['dilution'][-1]:.2f}, "
-                    f"depth {depth_ft:.2f} ft, horizontal distance {distance_ft:.2f} ft")
+                    f"depth {depth_ft:.2f} ft, distance from source {distance_ft:.2f} ft")
 
 
 def test_json_form_is_strict_json_with_nan_as_null() -> None:

@@ -21,7 +21,7 @@ from vp_jupyter.store import RunStore
 from vp_jupyter.units import parse_unit, to_si
 
 RESULT_COLUMNS = ["case", "time", "steps", "status", "stop_reason", "dilution", "cl_dilution", "depth",
-                  "horizontal_distance", "concentration", "travel_time"]
+                  "horizontal_distance", "source_distance", "concentration", "travel_time"]
 
 
 def small_case(*, cases: int = 1, brooks: bool = False, tidal: bool = False) -> dict:
@@ -83,7 +83,7 @@ def assert_rows_match_run(rows, result) -> None:
     summary = result.summary()
     assert list(rows["case"]) == list(summary["case"])
     for column in ("steps", "status", "stop_reason", "dilution", "cl_dilution", "depth", "horizontal_distance",
-                   "concentration", "travel_time"):
+                   "source_distance", "concentration", "travel_time"):
         assert list(rows[column]) == list(summary[column]), column
     assert list(rows["time"]) == list(summary["start_time"])
 

@@ -982,10 +982,11 @@ def _graphs(result: "Result", ambient: Mapping[str, Any]) -> dict[str, Any]:
             series["path"].append(_point(x(row["x"]), x(row["y"])))
             series["out1"].append(_point(x(row["x"] - radius * math.sin(phi)), x(row["y"] + radius * math.cos(phi))))
             series["out2"].append(_point(x(row["x"] + radius * math.sin(phi)), x(row["y"] - radius * math.cos(phi))))
-            series["dilution"].append(_point(x(row["horizontal_distance"]), row["dilution"]))
-            series["cldilution"].append(_point(x(row["horizontal_distance"]), row["cl_dilution"]))
-            if math.isfinite(row["horizontal_distance"]):
-                reach = max(reach, row["horizontal_distance"])
+            # legacy-http-api.md: the dilution graphs are against the distance from the source
+            series["dilution"].append(_point(x(row["source_distance"]), row["dilution"]))
+            series["cldilution"].append(_point(x(row["source_distance"]), row["cl_dilution"]))
+            if math.isfinite(row["source_distance"]):
+                reach = max(reach, row["source_distance"])
         series["ambdensity"] += [_point(level[-1], level[0]) for level in ambient["outputs"][index]]
         direction = output.columns["ambient_current_dir"][0] if output.steps else 0.0
         reach = reach or engine_case.diffuser.diameter

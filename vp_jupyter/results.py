@@ -41,6 +41,7 @@ SUMMARY_UNITS = {
     "cl_dilution": "1",
     "depth": "m",
     "horizontal_distance": "m",
+    "source_distance": "m",
     "diameter": "m",
     "concentration": "kg/kg",
     "travel_time": "s",
@@ -219,7 +220,8 @@ class Result:
     def summary(self) -> "pd.DataFrame":
         """One row per case: final step, status, dilution, depth, horizontal distance, … (SI).
 
-        ``horizontal_distance`` is measured from the diffuser source (its x/y offsets).
+        ``horizontal_distance`` is measured from the coordinate origin, ``source_distance`` from the
+        diffuser source (its x/y offsets), as the plume columns of the same names.
         """
         import pandas as pd
 
@@ -243,7 +245,8 @@ class Result:
                 "dilution": last["dilution"],
                 "cl_dilution": last["cl_dilution"],
                 "depth": last["depth"],
-                "horizontal_distance": math.hypot(last["x"] - diffuser.offset_x, last["y"] - diffuser.offset_y),
+                "horizontal_distance": math.hypot(last["x"], last["y"]),
+                "source_distance": math.hypot(last["x"] - diffuser.offset_x, last["y"] - diffuser.offset_y),
                 "diameter": last["diameter"],
                 "concentration": last["concentration"],
                 "travel_time": last["time"],
@@ -251,12 +254,12 @@ class Result:
         return rows
 
     def _display_rows(self) -> tuple[list[dict[str, Any]], str, str]:
-        """Summary rows with depth and horizontal distance in case units, and those two unit labels."""
+        """Summary rows with depth and distance from the source in case units, and those two unit labels."""
         from .units import from_si
 
         depth_unit, distance_unit = self.case.diffuser_units["depth"], position_unit(self.case)
         rows = [{**row, "depth": from_si(row["depth"], depth_unit),
-                 "horizontal_distance": from_si(row["horizontal_distance"], distance_unit)}
+                 "source_distance": from_si(row["source_distance"], distance_unit)}
                 for row in self.final_rows()]
         return rows, depth_unit.label, distance_unit.label
 
@@ -265,7 +268,7 @@ class Result:
         rows, depth_label, distance_label = self._display_rows()
         return [f"case {row['case']}: {row['steps']} steps, {row['status'] or row['stop_reason'] or 'no status'}, "
                 f"dilution {row['dilution']:.2f}, depth {row['depth']:.2f} {depth_label}, "
-                f"horizontal distance {row['horizontal_distance']:.2f} {distance_label}"
+                f"distance from source {row['source_distance']:.2f} {distance_label}"
                 for row in rows]
 
     # -- serialisation and display -----------------------------------------------------------------
@@ -327,7 +330,9 @@ class Result:
             plumes.append(CaseOutput(
                 steps=[int(step) for step in entry.get("steps") or []],
                 statuses=["" if s is None else str(s) for s in entry.get("statuses") or []],
-                columns={name: _floats_from_json(columns.get(name)) for name in PLUME_COLUMNS},
+                # a column added since the result was stored reads as NaN
+                columns={name: _floats_from_json(columns.get(name)) or [math.nan] * len(entry.get("steps") or [])
+                         for name in PLUME_COLUMNS},
                 memos=list(entry.get("memos") or []),
                 postmemos=list(entry.get("postmemos") or []),
                 stop_reason=stop_reason or ""))
@@ -370,7 +375,7 @@ class Result:
         shown = rows[:10]
         body = "".join(
             f"<tr><td>{r['case']}</td><td>{r['steps']}</td><td>{html.escape(r['status'] or r['stop_reason'])}</td>"
-            f"<td>{r['dilution']:.4g}</td><td>{r['depth']:.4g}</td><td>{r['horizontal_distance']:.4g}</td></tr>"
+            f"<td>{r['dilution']:.4g}</td><td>{r['depth']:.4g}</td><td>{r['source_distance']:.4g}</td></tr>"
             for r in shown)
         more = f"<p>… {len(rows) - len(shown)} more cases</p>" if len(rows) > len(shown) else ""
         return (

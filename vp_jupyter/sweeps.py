@@ -68,6 +68,7 @@ RESULT_UNITS = {
     "cl_dilution": "1",
     "depth": "m",
     "horizontal_distance": "m",
+    "source_distance": "m",
     "concentration": "kg/kg",
     "travel_time": "s",
 }
@@ -275,7 +276,7 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
     Returns one row per member and case: ``member`` (0-based grid index), one column per swept key (named
     by the key, in the case's units), ``case`` (1-based), ``time`` (case start, s), ``steps``, ``status``
     (final status text), ``stop_reason``, ``dilution``, ``cl_dilution``, ``depth``,
-    ``horizontal_distance`` (from the source), ``concentration``, ``travel_time`` (the last near-field row,
+    ``horizontal_distance`` (from the coordinate origin), ``source_distance``, ``concentration``, ``travel_time`` (the last near-field row,
     SI), and when any member runs the Brooks far field ``ff_dilution``, ``ff_distance``,
     ``ff_concentration`` (its last far-field row; NaN where it did not run), and when any member has tidal
     buildup ``buildup`` (the concentration fed into the case). ``attrs["units"]`` gives every

@@ -134,6 +134,7 @@ PLUME_COLUMNS: dict[str, str] = {
     "mass": "kg",
     "entrained_mass": "kg",
     "horizontal_distance": "m",
+    "source_distance": "m",
     "path_length": "m",
     "iso_diameter": "m",
     "isopleth_factor": "1",

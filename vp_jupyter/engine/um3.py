@@ -309,7 +309,8 @@ def run_um3(case: EngineCase) -> CaseOutput:
         cols["height"].append(height)
         cols["mass"].append(mass)
         cols["entrained_mass"].append(dmass)
-        cols["horizontal_distance"].append(math.hypot(rx - src_x, ry - src_y))
+        cols["horizontal_distance"].append(math.hypot(rx, ry))               # spec §9.1: from the origin
+        cols["source_distance"].append(math.hypot(rx - src_x, ry - src_y))
         cols["path_length"].append(path_length)
         cols["iso_diameter"].append(iota * diameter)
         cols["isopleth_factor"].append(iota)
