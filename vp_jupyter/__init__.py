@@ -49,10 +49,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 
 def run(source: Any, *, store: Any = True, source_label: str = "notebook", progress: Any = None,
-        executor: Any = None) -> "Result":
+        executor: Any = None, files: Any = None) -> "Result":
     """Run the UM3 model (with far field and tidal buildup when the case asks) and return its :class:`Result`.
 
-    `source` is a path to a case JSON file, a dict in the case schema, or a :class:`Case`.
+    `source` is a path to a case JSON file, a dict in the case schema, or a :class:`Case`; or a project
+    the Visual Plumes web UI saved ("Save Project Config"), run with the same values as the web UI would.
+    `files`: for such a project, the CSV files of the time series it takes from files (a saved project
+    never holds them), e.g. ``files={"effluent_flow": "flow.csv"}``; see :meth:`Case.load`.
     Invalid input raises :class:`CaseError` listing every problem; so does a case the model
     refuses to run.
 
@@ -78,7 +81,7 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
     from .inputs import Case, CaseError
     from .results import Result
 
-    case = Case.load(source)
+    case = Case.load(source, files=files)
     started = time.time()
     if executor is not None:
         from .sweeps import run_on

@@ -5,6 +5,9 @@
     vp-jupyter run CASE.json --json out.json   (or --json - for stdout) the full result as JSON
     vp-jupyter run CASE.json --report          the Visual Plumes style text report
     vp-jupyter run CASE.json --no-store        do not record the run in the archive store
+    vp-jupyter run PROJECT.json --file effluent_flow=flow.csv   a project saved by the web UI, with the CSV
+                                          of each time series it takes from a file
+    vp-jupyter convert PROJECT.json CASE.json  a saved web-UI project (or a case) written in the case format
 
 Every run is recorded in the archive store ($VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs) with
 source `cli`, and its run id is printed on standard error (`vp.load(id)` brings it back in Python).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -48,11 +51,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the full result as JSON to FILE ('-' or no FILE: standard output)")
     run.add_argument("--report", nargs="?", const=STDOUT, metavar="FILE",
                      help="write the Visual Plumes text report to FILE ('-' or no FILE: standard output)")
+    _add_file_option(run)
     run.add_argument("--no-store", action="store_true",
                      help="do not record the run in the archive store (by default it is recorded with source "
                           "'cli' in $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs, and its id "
                           "is printed on standard error)")
+    convert = commands.add_parser(
+        "convert", help="write a saved web-UI project (or a case) in the case format",
+        description="Read a project the Visual Plumes web UI saved ('Save Project Config'), or a case file, and "
+                    "write it as a validated case in the case format (time series inline).")
+    convert.add_argument("source", help="path of the project (or case) JSON file")
+    convert.add_argument("output", nargs="?", default=STDOUT,
+                         help="path of the case JSON to write ('-' or none: standard output)")
+    _add_file_option(convert)
     return parser
+
+
+def _add_file_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--file", action="append", default=[], metavar="NAME=PATH",
+                         help="a saved web-UI project only: the CSV file of the time series NAME (as the web UI "
+                              "names it, e.g. effluent_flow or current_speed); repeat for each series")
+
+
+def _files(pairs: Sequence[str]) -> "dict[str, str] | None":
+    """The --file NAME=PATH options as a dict (ValueError naming a malformed one)."""
+    files = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--file {pair}: expected NAME=PATH, e.g. --file effluent_flow=flow.csv")
+        files[name.strip()] = path.strip()
+    return files or None
+
+
+def _load_failed(error: Exception, source: Any) -> int:
+    """Print a CaseError's problems (or a ValueError's text) and return the bad-input exit status."""
+    print(f"vp-jupyter: invalid case {source}:", file=sys.stderr)
+    for problem in getattr(error, "problems", None) or [str(error)]:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _write(text: str, target: str) -> None:
@@ -76,14 +113,12 @@ def run_command(args: argparse.Namespace) -> int:
 
     source = example_case_path() if args.example else Path(args.case)
     try:
+        files = _files(args.file)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            result = vp.run(source, store=not args.no_store, source_label="cli")
-    except CaseError as error:
-        print(f"vp-jupyter: invalid case {source}:", file=sys.stderr)
-        for problem in getattr(error, "problems", None) or [str(error)]:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+            result = vp.run(source, store=not args.no_store, source_label="cli", files=files)
+    except (CaseError, ValueError) as error:
+        return _load_failed(error, source)
     except OSError as error:
         print(f"vp-jupyter: cannot read {source}: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -103,10 +138,29 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def convert_command(args: argparse.Namespace) -> int:
+    """`vp-jupyter convert`: returns the exit status."""
+    import json
+
+    from .inputs import Case, CaseError
+
+    try:
+        case = Case.load(Path(args.source), files=_files(args.file))
+    except (CaseError, ValueError) as error:
+        return _load_failed(error, args.source)
+    _write(json.dumps(case.to_dict(inline_files=True), indent=1, ensure_ascii=False) + "\n", args.output)
+    if args.output != STDOUT:
+        count = len(case.case_times)
+        print(f"wrote {args.output}: case {case.name!r}, {count} case{'s' if count != 1 else ''}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return run_command(args)
+    if args.command == "convert":
+        return convert_command(args)
     return EXIT_BAD_INPUT  # pragma: no cover - argparse rejects unknown commands
 
 

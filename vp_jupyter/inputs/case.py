@@ -95,13 +95,17 @@ class Case:
 
     # ------------------------------------------------------------------------------------- construction
     @classmethod
-    def load(cls, source: Any, max_cases: "int | None" = None, allow_files: bool = True) -> "Case":
-        """A Case from a path to a case JSON file (str or Path), a dict in the case layout, or a Case.
+    def load(cls, source: Any, max_cases: "int | None" = None, allow_files: bool = True,
+             files: "Mapping[str, str | os.PathLike] | None" = None) -> "Case":
+        """A Case from a path to a case JSON file (str or Path), a dict in the case layout, or a Case; also
+        from a project the Visual Plumes web UI saved ("Save Project Config"; path or dict), translated as
+        the web UI's own run would be (`vp_jupyter.legacy.project`).
 
         Time-series `file` paths in a case file are relative to its folder (for a dict: to the current
         directory); `allow_files=False` refuses them (cases from untrusted clients). `max_cases`: the largest
-        number of cases allowed (default `normalise.MAX_CASES`). A Case given as `source` is returned as it
-        is."""
+        number of cases allowed (default `normalise.MAX_CASES`). `files`: for a saved project only, the CSV
+        files of the time series it takes from files (a project never holds them), e.g.
+        `{"effluent_flow": "flow.csv"}`. A Case given as `source` is returned as it is."""
         _check_max_cases(max_cases)
         if isinstance(source, Case):
             return source
@@ -113,9 +117,15 @@ class Case:
                 raise CaseError([f"{path}: cannot read the case file ({err.strerror or err})"]) from None
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise CaseError([f"{path}: not a valid JSON case file ({err})"]) from None
+            if _is_project(data):
+                return _load_project(source, files, max_cases, allow_files)
+            _no_files(files, path)
             return cls.from_dict(data, base_dir=path.resolve().parent, max_cases=max_cases,
                                  allow_files=allow_files)
         if isinstance(source, Mapping):
+            if _is_project(source):
+                return _load_project(source, files, max_cases, allow_files)
+            _no_files(files, "the case")
             return cls.from_dict(source, max_cases=max_cases, allow_files=allow_files)
         raise CaseError([f"case: expected a path, a dict or a Case (got {type(source).__name__})"])
 
@@ -205,3 +215,24 @@ class Case:
 def _check_max_cases(max_cases: Any) -> None:
     if max_cases is not None and (isinstance(max_cases, bool) or not isinstance(max_cases, int) or max_cases < 1):
         raise ValueError(f"max_cases must be a whole number >= 1 or None (got {max_cases!r})")
+
+
+def _is_project(data: Any) -> bool:
+    """A saved web-UI project rather than a case (the check lives with the legacy format it belongs to)."""
+    from ..legacy.project import is_project     # the legacy package sits above the inputs: imported late
+
+    return is_project(data)
+
+
+def _load_project(source: Any, files: Any, max_cases: "int | None", allow_files: bool) -> "Case":
+    from ..legacy.project import load_project
+
+    if files and not allow_files:
+        raise CaseError(["files: time-series files are refused here (allow_files=False)"])
+    return load_project(source, files, max_cases=max_cases)
+
+
+def _no_files(files: Any, where: Any) -> None:
+    if files:
+        raise CaseError([f"files: only a saved web-UI project takes time-series files this way; {where} is a case "
+                         f"in the case format, which names its files in timeseries.<group>.<field>.file"])

@@ -168,6 +168,28 @@ class CaseForm(widgets.VBox):
         form.status.value = f"<span>{note}</span>"
         return form
 
+    @classmethod
+    def from_file(cls, path: "str | os.PathLike", files: "Mapping[str, Any] | None" = None,
+                  store: Any = None) -> "CaseForm":
+        """A form with the case of a file: a case JSON file, or a project the Visual Plumes web UI saved
+        ("Save Project Config"), translated as the web UI's run would be (`files`: the CSVs of the time
+        series such a project takes from files, e.g. `{"effluent_flow": "flow.csv"}`). A case file with
+        problems is shown with them; a project that cannot be translated raises `CaseError`."""
+        from ..inputs import Case, CaseError
+        from ..legacy.project import is_project
+
+        try:
+            case = Case.load(path, files=files)
+        except CaseError:
+            try:
+                data = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raise
+            if is_project(data) or files:
+                raise
+            return cls(path, store=store)
+        return cls(case, store=store)
+
     # ------------------------------------------------------------------------------------ field access
 
     def field(self, path: str) -> widgets.Widget:

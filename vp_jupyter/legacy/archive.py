@@ -1,0 +1,100 @@
+"""The legacy zip archive (legacy-http-api.md §6.3, Q8): flat members `output_<run id>.…` built from the
+blocks of the legacy response."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+import zipfile
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .response import ambient_block, diffuser_block, farfield_block, parameter_memos, plume_block, timeseries_memos
+from .wire import check_run_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Result
+
+RULE = "-" * 51
+
+
+def _case_width(count: int) -> int:
+    """Q8: the case-number width is the number of digits of the case count, at least 2."""
+    return max(2, len(str(count)))
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _csv(header: list[str], rows: list[list[Any]], finite: bool = False) -> bytes:
+    """Python csv defaults (comma, minimal quoting, CRLF), UTF-8 without BOM; floats as str(float), a
+    non-finite one as an empty cell. `finite`: the rows hold no non-finite floats (None already)."""
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(header)
+    writer.writerows(rows if finite else ([_cell(v) for v in row] for row in rows))
+    return stream.getvalue().encode("utf-8")
+
+
+def _column_title(header: Mapping[str, Any]) -> str:
+    return f"{header['label']} ({header['units_label']})" if header["units_label"] else header["label"]
+
+
+def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
+    stem = f"output_{check_run_id(run_id)}"
+    width = _case_width(result.case_count)
+    params = parameter_memos(result)
+    diffuser, ambient, plume = diffuser_block(result), ambient_block(result), plume_block(result)
+    farfield = farfield_block(result)
+    series_memos = timeseries_memos(result)
+    files = [
+        (f"{stem}.params.txt", ("\n".join(params) + "\n" if params else "").encode("utf-8")),
+        (f"{stem}.diffuser.csv", _csv(["Case"] + [_column_title(h) for h in diffuser["headers"]],
+                                      [[n] + row for n, row in enumerate(diffuser["outputs"], start=1)])),
+    ]
+    for index in range(result.case_count):
+        number = index + 1
+        tag = f"{stem}.{number:0{width}d}"
+        files.append((f"{tag}.ambient.csv", _csv([_column_title(h) for h in ambient["headers"]],
+                                                 ambient["outputs"][index])))
+        hours = result.case_times[index] / 3600.0
+        lines = [RULE, f"Case {number} (+{hours:.2f} hrs):", RULE, *series_memos[index]]
+        if plume["memos"][index]:
+            lines += ["", *plume["memos"][index]]
+        if plume["postmemos"][index]:
+            lines += ["", *plume["postmemos"][index]]
+        if farfield["was_run"] and result.farfield_outputs[index].was_run:
+            lines += ["", *farfield["memos"][index]]
+        files.append((f"{tag}.memos.txt", ("\n".join(lines) + "\n").encode("utf-8")))
+        # the plume values went through _convert / _finite / _signed_angle: non-finite ones are None
+        files.append((f"{tag}.plume.csv", _csv(["Step"] + [_column_title(h) for h in plume["headers"]],
+                                               [[r["step"], *r["values"], r["status"]]
+                                                for r in plume["outputs"][index]], finite=True)))
+        if farfield["was_run"]:
+            files.append((f"{tag}.farfield.csv", _csv([_column_title(h) for h in farfield["headers"]],
+                                                      [r["values"] for r in farfield["outputs"][index]])))
+    if result.tidal.was_run:
+        files.append((f"{stem}.tpb.txt", "\n".join(result.tidal.memos).encode("utf-8")))
+    return files
+
+
+def archive_members(result: "Result", run_id: str) -> list[str]:
+    """The member names of the archive, in archive order (§6.3)."""
+    return [name for name, _ in _archive_files(result, run_id)]
+
+
+def archive_bytes(result: "Result", run_id: str) -> bytes:
+    """The zip of §6.3: flat member names `output_<run id>.…`, ZIP_DEFLATED, CSVs with CRLF (Q8 padding)."""
+    buffer = io.BytesIO()
+    stamp = time.localtime()[:6]
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in _archive_files(result, run_id):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+

@@ -1,0 +1,75 @@
+"""The `run_analysis` request (legacy-http-api.md §1.2): its multipart parts — the `projectData` text and
+the time-series file parts `<field>-<kind>-file` — decoded and handed to `translate.case_from_project_data`."""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from ..inputs import Case
+from ..inputs.fields import AMBIENT_SERIES, DIFFUSER_SERIES
+from .errors import STAGE_DIFFUSER_FILES, STAGE_MESSAGES, STAGE_REQUEST, LegacyError
+from .translate import case_from_project_data, series_key, text_of
+
+
+def project_data_of(form: Mapping[str, Any], files: Mapping[str, Any]) -> dict[str, Any]:
+    """The decoded `projectData` object of a request (a form part, or a file part); LegacyError (Q17)."""
+    def fail(text: str) -> LegacyError:
+        return LegacyError(f"{STAGE_MESSAGES[STAGE_REQUEST]} {text}", [text])
+
+    if "projectData" in form:
+        raw = form["projectData"]
+    elif "projectData" in files:       # sent as a file part (e.g. curl -F projectData=@case.json)
+        raw = files["projectData"]
+    else:
+        raise fail("projectData is missing: the request must have a form part named projectData holding the "
+                   "project JSON")
+    try:
+        text = text_of(raw)
+    except UnicodeDecodeError as err:
+        raise fail(f"projectData is not UTF-8 text (byte {err.start + 1})") from None
+    if not isinstance(text, str):
+        raise fail(f"projectData must be JSON text (got {type(text).__name__})")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise fail(f"projectData is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(
+            type(data), "a number")
+        raise fail(f"projectData must be a JSON object (got {kind})")
+    return data
+
+
+def file_parts(files: Mapping[str, Any]) -> "tuple[dict[str, dict[str, tuple[str, Any]]], list[tuple[int, str]]]":
+    """The real file parts by series: ({group: {variable: (part label, content)}}, problems). Unknown fields
+    and kinds are ignored, as by the legacy back end; a part name without '-' is an error (§1.2)."""
+    by_key = {"diffuser": {series_key("diffuser", n): n for n in DIFFUSER_SERIES},
+              "ambient": {series_key("ambient", n): n for n in AMBIENT_SERIES}}
+    found: dict[str, dict[str, tuple[str, Any]]] = {"diffuser": {}, "ambient": {}}
+    problems: list[tuple[int, str]] = []
+    for part, content in files.items():
+        if part == "projectData":
+            continue
+        tokens = str(part).split("-")
+        if len(tokens) < 2:
+            problems.append((STAGE_DIFFUSER_FILES, f"file part {part!r}: the part name must be "
+                                                   f"<field>-diffuser-file or <field>-ambient-file"))
+            continue
+        field, kind = tokens[0], tokens[1]
+        if kind in found and field in by_key[kind]:
+            found[kind][by_key[kind][field]] = (f"{field}-{kind}-file", content)
+    return found, problems
+
+
+def parse_run_request(form: Mapping[str, Any], files: Mapping[str, Any], *,
+                      max_cases: "int | None" = None) -> Case:
+    """The `Case` of a `run_analysis` request (legacy-http-api.md §1.2, §2, §3).
+
+    `form`: the text parts by name (str, or UTF-8 bytes); only `projectData` is read, so the front end's
+    `"null"` text parts are ignored. `files`: the real file parts by part name `<field>-<kind>-file`
+    (bytes or str). `max_cases` limits the number of time-series cases (default: the Case's limit).
+    Raises `LegacyError` (never anything else) whose message is the legacy error text (§4.1, Q16, Q17).
+    """
+    data = project_data_of(form, files)
+    series, problems = file_parts(files)
+    return case_from_project_data(data, series, max_cases=max_cases, problems=problems)
