@@ -7,6 +7,8 @@ this server) all land in the same store.
 c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
 
 c.ServerApp.jpserver_extensions = {"vp_jupyter": True}
+# open (and print) the Visual Plumes home page: what the server is, the runs, how to connect the web UI
+c.ServerApp.default_url = "/visualplumes/"
 
 import os  # noqa: E402
 

@@ -323,7 +323,11 @@ def test_schema_openapi_and_landing_page_use_the_service_prefix(hub) -> None:
     assert code == 200 and document["servers"] == [{"url": PREFIX.rstrip("/")}]
     assert "access:services!service=visualplumes" in document["info"]["description"]
     assert "diffuser" in hub.json("api/schema", "alice-token")[1]["properties"]
-    assert hub.json("", "alice-token") == (200, {"message": "Success!"})
+    page = hub.fetch("", token="alice-token")       # the home page: HTML, with the service's own URLs
+    assert page.code == 200 and page.headers["Content-Type"].startswith("text/html")
+    text = page.body.decode()
+    assert "JupyterHub service" in text and "Logged in as <b id=\"user\">alice</b>" in text
+    assert f'id="api-url">{hub.url}app</code>' in text
 
 
 def browser_login(hub, path: str) -> dict[str, str]:

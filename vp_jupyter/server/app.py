@@ -4,16 +4,17 @@ from __future__ import annotations
 import os
 
 from jupyter_server.extension.application import ExtensionApp
-from .settings import VisualPlumesSettings
 
-URL_PREFIX = "visualplumes"
+from .handlers import handler_table
+from .paths import URL_PREFIX
+from .settings import VisualPlumesSettings
 
 
 class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
     """Visual Plumes in Jupyter: the legacy web-UI endpoints, the JSON API and the shared run archive."""
 
     name = "vp_jupyter"
-    extension_url = f"/{URL_PREFIX}/api/runs"
+    extension_url = f"/{URL_PREFIX}/"          # the home page
     load_other_extensions = True
 
     def initialize_settings(self) -> None:
@@ -25,8 +26,6 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
         self.log.info("Visual Plumes: store %s, %s", self.store.root, self.describe_workers())
 
     def initialize_handlers(self) -> None:
-        from .handlers import handler_table
-
         self.handlers.extend(handler_table(f"/{URL_PREFIX}"))
 
     async def stop_extension(self) -> None:

@@ -31,14 +31,15 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
 from ..store import InvalidRunId, RunNotFound, check_run_id
-from .app import URL_PREFIX
+from .home import HomePage
+from .paths import URL_PREFIX
 
 RUN_ID = r"([^/]+)"
 PREFLIGHT_HEADERS = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, x-xsrftoken"
@@ -154,13 +155,24 @@ class HandlerCommon:
             raise web.HTTPError(404, "no such run")
         return status
 
+    def run_page_links(self, run_id: str) -> dict[str, str]:
+        """The links of a run for a page: those of `run_links` and every other `api/runs/<id>/<name>`
+        endpoint (e.g. a report)."""
+        links = run_links(self, run_id)
+        for path, _ in ENDPOINTS:
+            head, _, name = path.rpartition("/")
+            if head == f"api/runs/{RUN_ID}" and name not in links:
+                links[name] = f"{self.mount_url}/api/runs/{run_id}/{name}"
+        return links
+
     def over_user_limit(self) -> bool:
         return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
 
 
-class ExtensionBase(HandlerCommon, ExtensionHandlerMixin, APIHandler):
-    """Base of the Jupyter server extension's handlers: one user, who owns and sees every run."""
+class ExtensionIdentity:
+    """What both extension bases share: one user, who owns and sees every run."""
 
+    server_kind = "Jupyter server extension"
     auth_description = ("a Jupyter token (`Authorization: token …`) or the login cookie with the XSRF value; "
                         "allowed origins may POST the legacy run without the XSRF value")
 
@@ -186,6 +198,14 @@ class ExtensionBase(HandlerCommon, ExtensionHandlerMixin, APIHandler):
 
     async def access(self) -> Access:
         return Access(self.owner, see_all=True)
+
+
+class ExtensionBase(ExtensionIdentity, HandlerCommon, ExtensionHandlerMixin, APIHandler):
+    """Base of the Jupyter server extension's JSON handlers."""
+
+
+class ExtensionPageBase(ExtensionIdentity, HandlerCommon, ExtensionHandlerMixin, JupyterHandler):
+    """Base of the extension's HTML page: a Jupyter page (a browser without a login goes to the login page)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -407,6 +427,8 @@ def concrete_handler(logic: type, base: type) -> type:
     return type(f"{logic.__name__}Handler", (logic, base), {"__module__": base.__module__})
 
 
-def handler_table(root: str, base: type = ExtensionBase) -> list[tuple[str, type]]:
-    """Tornado routes of every endpoint under `root` (a URL path without trailing slash, e.g. `/visualplumes`)."""
-    return [(f"{root}/{path}", concrete_handler(logic, base)) for path, logic in ENDPOINTS]
+def handler_table(root: str, base: type = ExtensionBase, page_base: type = ExtensionPageBase) -> list[tuple[str, type]]:
+    """Tornado routes under `root` (a URL path without trailing slash, e.g. `/visualplumes`): the home page
+    at `root/` (on `page_base`) and every endpoint (on `base`)."""
+    return [(f"{root}/?", concrete_handler(HomePage, page_base)),
+            *((f"{root}/{path}", concrete_handler(logic, base)) for path, logic in ENDPOINTS)]

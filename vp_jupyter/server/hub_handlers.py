@@ -42,11 +42,13 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated,
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-from .handlers import Access, HandlerCommon, LegacyHealth, concrete_handler, handler_table
+from .handlers import Access, HandlerCommon, handler_table
 
 
 class HubServiceBase(HandlerCommon, HubOAuthenticated, web.RequestHandler):
     """Base of the hub service's handlers (see the module docstring for identity, visibility and XSRF)."""
+
+    server_kind = "JupyterHub service"
 
     auth_description = ("a JupyterHub API token with the scope `access:services!service=visualplumes` "
                         "(`Authorization: token …`), or the service's OAuth login cookie (browsers) with the "
@@ -226,9 +228,7 @@ class NotFoundHandler(web.RequestHandler):
 
 
 def hub_handler_table(root: str) -> list[tuple[str, type]]:
-    """Routes of the service under `root` (its prefix without the trailing slash): the landing page (the
-    hub's Services menu links there; it answers like `app/`, so a browser visit logs in), the OAuth
-    callback and every endpoint of `handlers.ENDPOINTS` on `HubServiceBase`."""
-    return [(f"{root}/?", concrete_handler(LegacyHealth, HubServiceBase)),
-            (f"{root}/oauth_callback", OAuthCallbackHandler),
-            *handler_table(root, HubServiceBase)]
+    """Routes of the service under `root` (its prefix without the trailing slash): the OAuth callback, the
+    home page (the hub's Services menu links there; a browser visit logs in) and every endpoint of
+    `handlers.ENDPOINTS`, all on `HubServiceBase`."""
+    return [(f"{root}/oauth_callback", OAuthCallbackHandler), *handler_table(root, HubServiceBase, HubServiceBase)]
