@@ -5,6 +5,7 @@ kernel's archive store is a temporary folder too (`VP_JUPYTER_STORE`, inherited 
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 300        # one cell, on a loaded 2-core machine (they take seconds)
+WIDGET_STATE_LIMIT = 300 * 1024     # bytes of widget state the executed quick-start notebook may store
 
 
 def test_the_notebooks_are_there() -> None:
@@ -57,4 +59,9 @@ def test_notebook_runs_without_error(path: Path, tmp_path: Path, monkeypatch) ->
     # runs are recorded in the kernel's store (the temporary one); sweeps are not stored by default
     runs = [p for p in store.iterdir() if p.name != ".staging"] if store.is_dir() else []
     assert (runs == []) if path.name == "03_sweep.ipynb" else (runs != [])
+    if path.name == "01_quickstart.ipynb":
+        # the saved widget state of its form stays small: the form builds widgets for what it shows
+        state = json.dumps(notebook.metadata.get("widgets", {}))
+        assert "quick start outfall" in state          # the form's state is there
+        assert len(state) < WIDGET_STATE_LIMIT, f"{len(state) / 1024:.0f} KB of widget state"
     print(f"{path.name}: {elapsed:.1f} s")

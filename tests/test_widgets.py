@@ -23,7 +23,7 @@ from vp_jupyter.inputs.fields import (AMBIENT_FIELDS, AMBIENT_SERIES, DIFFUSER_F
                                       TIMESERIES_FIELDS, FieldSpec)
 from vp_jupyter.store import RunStore  # noqa: E402
 from vp_jupyter.widgets import CaseForm, model_group  # noqa: E402
-from vp_jupyter.widgets.fields import NumberText, parse_number  # noqa: E402
+from vp_jupyter.widgets.fields import NumberText, is_marked, parse_number  # noqa: E402
 
 from conftest import REFERENCE, require_shared  # noqa: E402
 
@@ -138,8 +138,10 @@ def test_model_settings_are_grouped_and_every_field_is_in_a_group():
     assert model_group("tpb_coast_bin") == model_group("tidal_pollution_buildup") == "Tidal buildup"
     assert model_group("aspiration_coeff") == model_group("a_field_nobody_grouped") == "General"
     form = CaseForm(store=False)
-    shown = [box for group in form.model_groups.children for box in group.children]
-    assert len(shown) == len(MODEL_FIELDS) + len(OUTPUT_FIELDS)
+    inputs = [cell for group in form.model_groups.children for cell in group.children[::3]]   # input, unit, message
+    assert len(inputs) == len(MODEL_FIELDS) + len(OUTPUT_FIELDS)
+    assert {cell.description.rstrip(" *") for cell in inputs} == \
+           {spec.label for spec in (*MODEL_FIELDS.values(), *OUTPUT_FIELDS.values())}
     assert list(form.model_groups.titles) == ["General", "Stop conditions", "Far field", "Tidal buildup", "Output"]
 
 
@@ -161,8 +163,8 @@ def test_invalid_input_shows_the_message_next_to_the_field_and_starts_no_run(for
     form.field("diffuser.diameter").value = -1
     assert "must be > 0 (got -1)" in text(form.message("diffuser.diameter"))
     assert form.message("diffuser.diameter") is form.diffuser_fields["diameter"].message
-    assert "solid" in form.field("diffuser.diameter").layout.border
-    assert form.field("diffuser.depth").layout.border == ""
+    assert is_marked(form.field("diffuser.diameter"))
+    assert not is_marked(form.field("diffuser.depth"))
     form.field("ambient.layers[2].z").value = 5                       # 0, 12, 5, 40: not increasing
     row_message = form.message("ambient.layers[2].z")
     assert row_message is form.ambient.layers[2].message
@@ -177,7 +179,7 @@ def test_invalid_input_shows_the_message_next_to_the_field_and_starts_no_run(for
 
     form.field("diffuser.diameter").value = 0.2                       # fixed: the message goes away
     assert form.message("diffuser.diameter").value == ""
-    assert form.field("diffuser.diameter").layout.border == ""
+    assert not is_marked(form.field("diffuser.diameter"))
     assert "depths must increase" in text(form.message("ambient.layers[2].z"))
     form.field("ambient.layers[2].z").value = 25
     assert form.problems == [] and form.status.value == "" and form.tabs.get_title(1) == "Ambient"
@@ -196,8 +198,8 @@ def test_messages_for_units_cells_and_loaded_values(store):
     assert form.message("diffuser.units.depth") is form.message("diffuser.depth")
     cell_message = text(form.message("ambient.layers[1].temperature"))
     assert "temperature: must be a number (got 'abc')" in cell_message
-    assert form.field("ambient.layers[1].temperature").layout.border != ""
-    assert form.field("ambient.layers[1].salinity").layout.border == ""
+    assert is_marked(form.field("ambient.layers[1].temperature"))
+    assert not is_marked(form.field("ambient.layers[1].salinity"))
     assert form.tabs.get_title(2) == "Model settings (1 ⚠)"
 
     form.unit("diffuser.depth").value = "ft"

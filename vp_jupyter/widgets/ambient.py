@@ -9,7 +9,8 @@ from typing import Any, Callable, Mapping
 import ipywidgets as widgets
 
 from ..inputs.fields import AMBIENT_FIELDS, EXTRAPOLATION_MODES
-from .fields import NumberText, Target, field_help, get_value, set_unit, set_value, unit_dropdown
+from .fields import (NumberText, Target, field_help, get_value, input_style, message_widget, plain, set_unit, set_value,
+                     shared, unit_dropdown)
 from .fields import message_row, small_label as _small
 
 _ENDS = (("surface", "above the top layer"), ("bottom", "below the bottom layer"))
@@ -23,15 +24,14 @@ class _Layer:
 
     def __init__(self, on_remove: Callable[["_Layer"], None]):
         # every cell has its own Layout: a shared one would share the red error border too
-        self.cells = {name: NumberText(layout=widgets.Layout(width="auto", min_width="6em"),
-                                       tooltip=field_help(spec), continuous_update=False,
-                                       placeholder="required" if spec.required else "")
+        self.cells = {name: NumberText(layout=shared(widgets.Layout, width="auto", min_width="6em"),
+                                       style=input_style(NumberText), tooltip=field_help(spec),
+                                       continuous_update=False, placeholder="required" if spec.required else "")
                       for name, spec in AMBIENT_FIELDS.items()}
-        self.label = widgets.Label("")
-        self.remove = widgets.Button(icon="times", tooltip="Remove this layer",
-                                     layout=widgets.Layout(width="2.5em"))
+        self.label = plain(widgets.Label, "")
+        self.remove = plain(widgets.Button, icon="times", tooltip="Remove this layer", layout={"width": "2.5em"})
         self.remove.on_click(lambda _: on_remove(self))
-        self.message = widgets.HTML()
+        self.message = message_widget()
         self.message_row = message_row(self.message)          # a grid row of its own, under the layer
 
 
@@ -47,16 +47,16 @@ class AmbientTable:
         self.units = {name: unit_dropdown(spec, width="auto") for name, spec in self.fields.items()}
         self.extrapolation = {
             var: {end: widgets.Dropdown(options=[(_MODE_LABELS.get(m, m), m) for m in EXTRAPOLATION_MODES],
-                                        value="CONSTANT",
-                                        layout=widgets.Layout(width="auto"),
+                                        value="CONSTANT", style=input_style(widgets.Dropdown),
+                                        layout=shared(widgets.Layout, width="auto"),
                                         tooltip=f"{self.fields[var].label}: extrapolation {words}; {_MODE_HELP}")
                   for end, words in _ENDS}
             for var in self.variables}
         self.z_is_depth = widgets.Checkbox(
-            value=True, indent=False, layout=widgets.Layout(width="auto"),
+            value=True, indent=False, layout=shared(widgets.Layout, width="auto"), style=input_style(widgets.Checkbox),
             description="z is the depth below the surface (clear it for the height above the bottom; layers "
                         "always from the surface down)")
-        self.z_is_depth_message = widgets.HTML()
+        self.z_is_depth_message = message_widget()
         self.layers: list[_Layer] = []
         columns = len(self.fields)
         self.grid = widgets.GridBox(layout=widgets.Layout(
@@ -64,9 +64,11 @@ class AmbientTable:
             grid_gap="2px 4px", align_items="center"))
         self.headers = [_small(spec.label + (" *" if spec.required else ""), field_help(spec))
                         for spec in self.fields.values()]
+        self._row_titles = [_small("layer"), _small("units")] + [_small(f"extrapolation {words}") for _, words in _ENDS]
+        self._blanks = [plain(widgets.Label, "") for _ in range(6)]
         self.add_button = widgets.Button(description="Add layer", icon="plus", tooltip="Add a layer at the bottom")
         self.add_button.on_click(lambda _: self.add_layer())
-        self.message = widgets.HTML()
+        self.message = message_widget()
         self.box = widgets.VBox([self.z_is_depth, self.z_is_depth_message, self.grid, self.add_button,
                                  self.message])
         for dropdown in self.units.values():
@@ -78,15 +80,17 @@ class AmbientTable:
 
     # -- rows ----------------------------------------------------------------------------------------
 
-    def add_layer(self, values: "Mapping[str, Any] | None" = None) -> _Layer:
-        """Append a layer (blank, or with `values`: field name -> value)."""
+    def add_layer(self, values: "Mapping[str, Any] | None" = None, *, show: bool = True) -> _Layer:
+        """Append a layer (blank, or with `values`: field name -> value). `show=False`: not laid out yet
+        (many layers at once: lay the table out once, after the last)."""
         layer = _Layer(self.remove_layer)
         for name, cell in layer.cells.items():
             set_value(self.fields[name], cell, (values or {}).get(name))
             cell.observe(self._on_change, names="value")
         self.layers.append(layer)
-        self._layout()
-        self._on_change(None)
+        if show:
+            self._layout()
+            self._on_change(None)
         return layer
 
     def remove_layer(self, layer: "_Layer | int") -> None:
@@ -101,16 +105,16 @@ class AmbientTable:
         return self.layers[index].cells[name]
 
     def _layout(self) -> None:
-        children: list[widgets.Widget] = [_small("layer")] + self.headers + [widgets.Label("")]
-        children += [_small("units")] + list(self.units.values()) + [widgets.Label("")]
+        blank = iter(self._blanks)        # empty grid cells, made once (a new one per layout would pile up)
+        children: list[widgets.Widget] = [self._row_titles[0]] + self.headers + [next(blank)]
+        children += [self._row_titles[1]] + list(self.units.values()) + [next(blank)]
         for number, layer in enumerate(self.layers, start=1):
             layer.label.value = str(number)
             children += [layer.label, *layer.cells.values(), layer.remove, layer.message_row]
-        for end, words in _ENDS:
-            children.append(_small(f"extrapolation {words}"))
-            children.append(widgets.Label(""))
+        for (end, _), title in zip(_ENDS, self._row_titles[2:]):
+            children += [title, next(blank)]
             children += [self.extrapolation[var][end] for var in self.variables]
-            children += [widgets.Label("")]
+            children += [next(blank)]
         self.grid.children = children
 
     # -- values --------------------------------------------------------------------------------------
@@ -153,7 +157,7 @@ class AmbientTable:
         for i, values in enumerate(raw_layers):
             values = values if isinstance(values, Mapping) else {}
             ignored += [f"ambient.layers[{i}].{k}" for k in values if k not in self.fields]
-            self.add_layer(values)
+            self.add_layer(values, show=False)
         self._layout()
         return ignored
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle, TextStyle
 from traitlets import Unicode
 
 from .. import units as u
@@ -25,7 +28,42 @@ from ..inputs.parts import fmt
 ERROR_COLOUR = "#c62828"
 # the value of a drop-down entry meaning "not given" (ipywidgets shows a None value as no selection at all)
 NOT_GIVEN = ""
-_ERROR_BORDER = f"1px solid {ERROR_COLOUR}"
+# an input with a problem gets this CSS class (a red border from `PROBLEM_CSS`, which the form carries), so
+# inputs can share their layouts: a border set on a layout would mark every input sharing it
+PROBLEM_CLASS = "vp-problem"
+PROBLEM_CSS = (f"<style>.{PROBLEM_CLASS} input, .{PROBLEM_CLASS} select, .{PROBLEM_CLASS} textarea "
+               f"{{border: 1px solid {ERROR_COLOUR} !important}}</style>")
+
+
+# ------------------------------------------------------------------------------ shared layouts and styles
+
+_SHARED: dict[tuple, widgets.Widget] = {}
+
+
+def shared(kind: type, **traits: Any) -> widgets.Widget:
+    """One `Layout` or style instance per kind and traits, shared by every widget that only shows it: each
+    widget would otherwise bring its own two models, which a saved notebook stores. Never for a widget
+    whose layout changes (an input marked red has its own)."""
+    key = (kind, tuple(sorted(traits.items())))
+    instance = _SHARED.get(key)
+    if instance is None or getattr(instance, "comm", None) is None:        # closed: make a new one
+        instance = _SHARED[key] = kind(**traits)
+    return instance
+
+
+def plain(kind: type, *args: Any, layout: "dict[str, Any] | None" = None, **kwargs: Any) -> widgets.Widget:
+    """A display widget (label, HTML, box, button) with a shared layout (`layout` traits) and style."""
+    style_kind = {widgets.Label: LabelStyle, widgets.HTML: HTMLStyle, widgets.Button: widgets.ButtonStyle}.get(kind)
+    if style_kind is not None and "style" not in kwargs:
+        kwargs["style"] = shared(style_kind)
+    return kind(*args, layout=shared(widgets.Layout, **(layout or {})), **kwargs)
+
+
+def input_style(kind: type, label_width: "str | None" = None) -> widgets.Widget:
+    """The shared style of an input kind; `label_width`: the width of its description (its label)."""
+    style_kind = {widgets.Dropdown: DescriptionStyle, widgets.Checkbox: CheckboxStyle,
+                  NumberText: TextStyle, widgets.Text: TextStyle, widgets.Textarea: TextStyle}[kind]
+    return shared(style_kind, **({"description_width": label_width} if label_width else {}))
 
 
 # ------------------------------------------------------------------------------------------- values
@@ -110,7 +148,8 @@ def unit_dropdown(spec: FieldSpec, *, none_label: str | None = None, width: str 
     if none_label is not None:
         options.insert(0, (none_label, NOT_GIVEN))
     value = NOT_GIVEN if none_label is not None else spec.default_unit
-    return widgets.Dropdown(options=options, value=value, layout=widgets.Layout(width=width),
+    return widgets.Dropdown(options=options, value=value, layout=shared(widgets.Layout, width=width),
+                            style=input_style(widgets.Dropdown),
                             tooltip=f"{spec.label}: {'isopleth type' if spec.kind == 'isopleth' else 'unit'}")
 
 
@@ -147,24 +186,36 @@ def _select(dropdown: widgets.Dropdown, value: Any) -> None:
 
 
 def make_input(spec: FieldSpec, *, none_label: str = "default", width: str = "11em",
-               multiline: bool = False) -> widgets.Widget:
-    """The value input of one field (see the module docstring), set to the field's default."""
-    layout = widgets.Layout(width=width)
+               multiline: bool = False, label_width: "str | None" = None) -> widgets.Widget:
+    """The value input of one field (see the module docstring), set to the field's default. `label_width`:
+    the input carries the field's label as its description, that wide (no separate label widget)."""
     tip = field_help(spec)
+    labelled: dict[str, Any] = {}
+    if label_width:
+        labelled["description"] = spec.label + (" *" if spec.required else "")
+        width = f"calc({label_width} + {width})"
+
+    def style(kind: type) -> widgets.Widget:
+        return input_style(kind, label_width)
+
+    layout = shared(widgets.Layout, width=width)
     if spec.type == "bool":
         if spec.default is None:
             return widgets.Dropdown(options=[(none_label, NOT_GIVEN), ("yes", True), ("no", False)],
-                                    value=NOT_GIVEN, layout=layout, tooltip=tip)
-        return widgets.Checkbox(value=bool(spec.default), indent=False, layout=widgets.Layout(width="auto"),
-                                tooltip=tip)
+                                    value=NOT_GIVEN, layout=layout, tooltip=tip, style=style(widgets.Dropdown),
+                                    **labelled)
+        return widgets.Checkbox(value=bool(spec.default), indent=bool(label_width), tooltip=tip,
+                                layout=shared(widgets.Layout, width=width if label_width else "auto"),
+                                style=style(widgets.Checkbox), **labelled)
     if spec.type == "enum":                  # wide enough for the longest names (SECOND_MAX_RISE_OR_FALL)
         return widgets.Dropdown(options=list(spec.choices), value=spec.default, tooltip=tip,
-                                layout=widgets.Layout(width="auto", min_width=width))
+                                layout=shared(widgets.Layout, width="auto", min_width=width),
+                                style=style(widgets.Dropdown), **labelled)
     if spec.type == "str":
         cls = widgets.Textarea if multiline else widgets.Text
-        return cls(value="", layout=layout, tooltip=tip, continuous_update=False)
+        return cls(value="", layout=layout, tooltip=tip, continuous_update=False, style=style(cls), **labelled)
     return NumberText(value=spec.default, placeholder="required" if spec.required else "",
-                      layout=layout, tooltip=tip, continuous_update=False)
+                      layout=layout, tooltip=tip, continuous_update=False, style=style(NumberText), **labelled)
 
 
 def get_value(spec: FieldSpec, widget: widgets.Widget) -> Any:
@@ -203,16 +254,33 @@ def observe_value(widget: widgets.Widget, handler: Callable[[Any], None]) -> Non
 
 def small_label(text: str, tooltip: str = "") -> widgets.HTML:
     """A wrapping, small-print label (column headers and row labels of the grids)."""
-    return widgets.HTML(f'<div style="line-height:1.15; font-size:0.9em">{html.escape(text)}</div>',
-                        tooltip=tooltip or None)
+    return plain(widgets.HTML, f'<div style="line-height:1.15; font-size:0.9em">{html.escape(text)}</div>',
+                 tooltip=tooltip or None)
 
 
 def message_row(message: widgets.HTML) -> widgets.HTML:
     """`message` made a grid item spanning every column but the first: a row of its own under the inputs it
     is about (empty, it takes no height). Set as `grid_area`: ipywidgets 8 applies `grid_column` and then
     removes the unset `grid-area` shorthand, which clears it again."""
-    message.layout.grid_area = "auto / 2 / auto / -1"
+    message.layout = shared(widgets.Layout, grid_area="auto / 2 / auto / -1")
     return message
+
+
+def spacer(width: str) -> widgets.Box:
+    """An empty box `width` wide; one model shown wherever it is needed (a model may have many views)."""
+    return shared(widgets.Box, layout=shared(widgets.Layout, width=width))
+
+
+def field_grid(items: Iterable["FieldWidget"]) -> widgets.GridBox:
+    """One grid of field rows (input with its label, unit, message): one box for them all."""
+    return widgets.GridBox([cell for item in items for cell in item.cells()],
+                           layout=shared(widgets.Layout, grid_template_columns="max-content 9.5em auto",
+                                         grid_gap="2px 6px", align_items="center"))
+
+
+def message_widget() -> widgets.HTML:
+    """An empty message (problems appear there in red)."""
+    return plain(widgets.HTML)
 
 
 # ----------------------------------------------------------------------------------------- messages
@@ -226,10 +294,16 @@ def message_html(lines: Sequence[str]) -> str:
 
 
 def mark(widget: widgets.Widget, bad: bool) -> None:
-    """A red border on an input with a problem; none otherwise."""
-    border = _ERROR_BORDER if bad else ""
-    if widget.layout.border != border:
-        widget.layout.border = border
+    """A red border on an input with a problem (`PROBLEM_CLASS`); none otherwise."""
+    if bad and not is_marked(widget):
+        widget.add_class(PROBLEM_CLASS)
+    elif not bad and is_marked(widget):
+        widget.remove_class(PROBLEM_CLASS)
+
+
+def is_marked(widget: widgets.Widget) -> bool:
+    """True when `mark` shows the input as having a problem."""
+    return PROBLEM_CLASS in widget._dom_classes
 
 
 @dataclass
@@ -316,28 +390,26 @@ class MessageRouter:
 
 @dataclass
 class FieldWidget:
-    """One field of the diffuser, model, output or time-range tables: label (tooltip: description, bounds,
-    default), value input, unit drop-down (when the kind has units) and the red message beside them."""
+    """One field of the diffuser, model, output or time-range tables: the value input labelled with the
+    field's label (tooltip: description, bounds, default), unit drop-down (when the kind has units) and the
+    red message beside them."""
     spec: FieldSpec
     path: str
     with_unit: bool = True
     label_width: str = "15em"
     input: widgets.Widget = field(init=False)
     unit: widgets.Dropdown | None = field(init=False)
-    label: widgets.Label = field(init=False)
     message: widgets.HTML = field(init=False)
-    box: widgets.HBox = field(init=False)
 
     def __post_init__(self) -> None:
         spec = self.spec
-        text = spec.label + (" *" if spec.required else "")
-        self.label = widgets.Label(text, tooltip=field_help(spec), layout=widgets.Layout(width=self.label_width))
-        self.input = make_input(spec)
+        self.input = make_input(spec, label_width=self.label_width)
         self.unit = unit_dropdown(spec) if self.with_unit and has_unit(spec) else None
-        self.message = widgets.HTML()
-        unit_box = self.unit if self.unit is not None else widgets.Box(layout=widgets.Layout(width="9.5em"))
-        self.box = widgets.HBox([self.label, self.input, unit_box, self.message],
-                                layout=widgets.Layout(align_items="center"))
+        self.message = message_widget()
+
+    def cells(self) -> list[widgets.Widget]:
+        """The field's row in a `field_grid`: input, unit drop-down (or a blank), message."""
+        return [self.input, self.unit if self.unit is not None else spacer("9.5em"), self.message]
 
     def get(self) -> Any:
         return get_value(self.spec, self.input)

@@ -13,10 +13,11 @@ from typing import Any, Callable, Mapping
 
 import ipywidgets as widgets
 
-from ..inputs.fields import DIFFUSER_FIELDS, MODEL_FIELDS, OUTPUT_FIELDS, FieldSpec
+from ..inputs.fields import DIFFUSER_FIELDS, MODEL_FIELDS, OUTPUT_FIELDS, TIMESERIES_FIELDS, FieldSpec
 from . import output as views
 from .ambient import AmbientTable
-from .fields import ERROR_COLOUR, FieldWidget, MessageRouter, Target, message_html
+from .fields import (ERROR_COLOUR, PROBLEM_CSS, FieldWidget, MessageRouter, Target, field_grid, message_html,
+                     message_widget, plain)
 from .series import SeriesSection
 
 # model settings groups: (title, rule on the field name); a field no rule claims goes to "General"
@@ -74,25 +75,25 @@ class CaseForm(widgets.VBox):
                                             continuous_update=False)
         self.name.observe(on_change, names="value")
         self.description.observe(on_change, names="value")
-        self._meta_message = widgets.HTML()
+        self._meta_message = message_widget()
 
         # -- sections, each generated from its field table
         self.diffuser_fields = self._make_fields("diffuser", DIFFUSER_FIELDS)
-        self.diffuser_message = widgets.HTML()
-        diffuser_box = widgets.VBox([widgets.HTML(f"<small>{DIFFUSER_NOTE}</small>"), self.diffuser_message,
-                                     *(f.box for f in self.diffuser_fields.values())])
+        self.diffuser_message = message_widget()
+        diffuser_box = plain(widgets.VBox, [plain(widgets.HTML, f"<small>{DIFFUSER_NOTE}</small>"),
+                                            self.diffuser_message, field_grid(self.diffuser_fields.values())])
         self.ambient = AmbientTable(on_change)
         self.model_fields = self._make_fields("model", MODEL_FIELDS)
         self.output_fields = self._make_fields("output", OUTPUT_FIELDS)
-        self.model_message = widgets.HTML()
-        groups: dict[str, list[widgets.Widget]] = {"General": []}
+        self.model_message = message_widget()
+        groups: dict[str, list[FieldWidget]] = {"General": []}
         for title, _ in MODEL_GROUPS:
             groups[title] = []
         for name, item in self.model_fields.items():
-            groups[model_group(name)].append(item.box)
-        groups["Output"] = [item.box for item in self.output_fields.values()]
-        titles = [t for t, boxes in groups.items() if boxes]
-        self.model_groups = widgets.Accordion(children=[widgets.VBox(groups[t]) for t in titles], titles=titles,
+            groups[model_group(name)].append(item)
+        groups["Output"] = list(self.output_fields.values())
+        titles = [t for t, items in groups.items() if items]
+        self.model_groups = widgets.Accordion(children=[field_grid(groups[t]) for t in titles], titles=titles,
                                               selected_index=0)
         model_box = widgets.VBox([self.model_message, self.model_groups])
         self.timeseries = SeriesSection(on_change)
@@ -111,16 +112,17 @@ class CaseForm(widgets.VBox):
         self.run_button.on_click(lambda _: self.start())
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="info",
                                             layout=widgets.Layout(width="16em", visibility="hidden"))
-        self.progress_label = widgets.Label("")
-        self.save_link = widgets.HTML()
-        self.status = widgets.HTML()
-        self.summary = widgets.HTML()
+        self.progress_label = plain(widgets.Label, "")
+        self.save_link = message_widget()
+        self.status = message_widget()
+        self.summary = message_widget()
         self.plot = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="100%"))
-        self.archive_link = widgets.HTML()
+        self.archive_link = message_widget()
         self.output = widgets.VBox([self.summary, self.plot, self.archive_link])
         buttons = widgets.HBox([self.load_upload, self.save_button, self.run_button, self.progress,
                                 self.progress_label], layout=widgets.Layout(align_items="center"))
-        self.children = [widgets.VBox([self.name, self.description, self._meta_message]), self.tabs, buttons,
+        self.children = [plain(widgets.HTML, PROBLEM_CSS),
+                         plain(widgets.VBox, [self.name, self.description, self._meta_message]), self.tabs, buttons,
                          self.save_link, self.status, self.output]
         if case is not None:
             self.load(case)
@@ -214,10 +216,11 @@ class CaseForm(widgets.VBox):
             return self.timeseries.enabled
         if path.startswith("timeseries."):
             rest = path[len("timeseries."):]
-            if rest in self.timeseries.fields:
+            if rest in TIMESERIES_FIELDS:
+                self.timeseries.build()
                 return self.timeseries.fields[rest].input
             key, _, name = rest.rpartition(".")
-            row = self.timeseries.rows.get(key)
+            row = self.timeseries.row(key) if key in self.timeseries.variables else None
             if row is not None:
                 if name in row.inputs:
                     return row.inputs[name]
@@ -233,12 +236,14 @@ class CaseForm(widgets.VBox):
         path = path.replace(".units.", ".")
         if path.startswith("ambient.") and path[len("ambient."):] in self.ambient.units:
             return self.ambient.units[path[len("ambient."):]]
-        item = self._fields.get(path) or self.timeseries.fields.get(path[len("timeseries."):])
+        rest = path[len("timeseries."):] if path.startswith("timeseries.") else None
+        if rest in TIMESERIES_FIELDS:
+            self.timeseries.build()
+        item = self._fields.get(path) or self.timeseries.fields.get(rest)
         if item is not None and item.unit is not None:
             return item.unit
-        row = self.timeseries.rows.get(path[len("timeseries."):])
-        if row is not None:
-            return row.units
+        if rest in self.timeseries.variables:
+            return self.timeseries.row(rest).units
         raise KeyError(f"no unit drop-down for {path!r}")
 
     def message(self, path: str) -> widgets.HTML:
