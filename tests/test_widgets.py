@@ -417,3 +417,20 @@ def test_run_reports_progress_after_every_case():
     calls = []
     result = vp.run(data, store=False, progress=lambda done, total: calls.append((done, total)))
     assert result.case_count == 3 and calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_profile_of_100_layers_is_shown_edited_and_checked():
+    layers = [{"z": i, "current_speed": 0.1, "current_dir": 90, "salinity": 33 + i / 100, "temperature": 15 - i / 20}
+              for i in range(100)]
+    case = {"name": "deep", "ambient": {"layers": layers},
+            "diffuser": {"values": {"diameter": 0.2, "depth": 99, "effluent_flow": 0.1, "concentration": 100,
+                                    "temperature": 20, "salinity": 0}}}
+    form = CaseForm(case, store=False)
+    assert form.problems == [] and len(form.ambient.layers) == 100
+    shown = set(map(id, form.ambient.grid.children))
+    assert all(id(cell) in shown for layer in form.ambient.layers for cell in layer.cells.values())
+    assert form.case_dict()["ambient"]["layers"] == [{k: (int(v) if float(v).is_integer() else v) for k, v in l.items()}
+                                                     for l in layers]
+    form.field("ambient.layers[98].temperature").value = -40
+    assert any(p.startswith("ambient.layers[98].temperature") for p in form.problems)
+    assert "temperature" in form.message("ambient.layers[98].temperature").value
