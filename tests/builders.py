@@ -10,7 +10,7 @@ This module owns:
 - store and file helpers: `env_store` (the per-test store conftest sets in $VP_JUPYTER_STORE) and
   `write_case` (a case as a JSON file).
 - `require(test, missing)`: skip a test whose tools are missing, but fail it in CI (`CI=true`), where
-  `.ci/run` must have installed them.
+  `.ci/run` must have installed them; `jupyter_process`: a Jupyter server subprocess for the browser tests.
 - waiting and comparisons: `wait_until` (poll a condition), `assert_same_tables` (two Results have the
   same tables, memos and tidal buildup) and `assert_no_partial_runs` (a store holds only complete runs).
 
@@ -26,6 +26,7 @@ import json
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -153,6 +154,43 @@ def assert_no_partial_runs(store: RunStore) -> None:
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@contextmanager
+def jupyter_process(command: "list[str]", *, env: dict, log_path: Path, token: str, port: int, name: str,
+                    timeout: float, cwd: "Path | None" = None):
+    """Run a Jupyter server command (output to `log_path`) on 127.0.0.1:`port`; yield its URL once
+    `api/status` answers (fails the test if it exits or does not answer within `timeout` s); stop it after
+    (it shuts its kernels down)."""
+    import subprocess
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=cwd)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"{name} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} did not answer within {timeout:.0f} s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
 
 
 def require(test: str, missing: "list[str]") -> None:

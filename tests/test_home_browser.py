@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 import zipfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import minimal_case, multipart, require
+from builders import jupyter_process, minimal_case, multipart, require
 from test_screenshot import CHROMIUM, CHROMIUM_FLAGS, SERVER_START_S, _free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,34 +46,12 @@ def server(tmp_path_factory):
     port, token = _free_port(), uuid.uuid4().hex
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
            "JUPYTER_DATA_DIR": str(base / "data"), "VP_JUPYTER_STORE": str(store)}
-    log = open(base / "server.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", f"--config={REPO / 'jupyter_config.py'}", "--no-browser",
-         "--ip=127.0.0.1", f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--VisualPlumesApp.max_workers=1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=base)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"jupyter server exited:\n{(base / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "jupyter server did not start"
-            time.sleep(0.5)
+    command = [sys.executable, "-m", "jupyter", "server", f"--config={REPO / 'jupyter_config.py'}", "--no-browser",
+               "--ip=127.0.0.1", f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={root}", "--VisualPlumesApp.max_workers=1"]
+    with jupyter_process(command, env=env, log_path=base / "server.log", token=token, port=port,
+                         name="jupyter server", timeout=SERVER_START_S, cwd=base) as url:
         yield url, token, store, base
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
 
 
 def notebook_run(store: Path) -> str:

@@ -16,7 +16,7 @@ import vp_jupyter as vp
 from vp_jupyter import legacy
 from vp_jupyter.results import Result
 
-from builders import decode_twice, multipart, require
+from builders import decode_twice, require
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "examples"
 PROJECT = EXAMPLES / "tutorial.project.json"

@@ -118,7 +118,7 @@ class Case:
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise CaseError([f"{path}: not a valid JSON case file ({err})"]) from None
             if _is_project(data):
-                return _load_project(source, files, max_cases, allow_files)
+                return _load_project(data, files, max_cases, allow_files, label=str(source))
             _no_files(files, path)
             return cls.from_dict(data, base_dir=path.resolve().parent, max_cases=max_cases,
                                  allow_files=allow_files)
@@ -224,12 +224,13 @@ def _is_project(data: Any) -> bool:
     return is_project(data)
 
 
-def _load_project(source: Any, files: Any, max_cases: "int | None", allow_files: bool) -> "Case":
+def _load_project(project: Any, files: Any, max_cases: "int | None", allow_files: bool,
+                  label: str = "project.json") -> "Case":
     from ..legacy.project import load_project
 
     if files and not allow_files:
         raise CaseError(["files: time-series files are refused here (allow_files=False)"])
-    return load_project(source, files, max_cases=max_cases)
+    return load_project(project, files, label=label, max_cases=max_cases)
 
 
 def _no_files(files: Any, where: Any) -> None:

@@ -215,24 +215,15 @@ def _where(text: str, row: int, tab: int) -> str:
     return text
 
 
-def load_project(source: Any, files: "ProjectFiles | None" = None, *, max_cases: "int | None" = None) -> Case:
-    """The `Case` of a saved web-UI project: a path to the project JSON file, or its decoded object.
+def load_project(project: Mapping[str, Any], files: "ProjectFiles | None" = None, *, label: str = "project.json",
+                 max_cases: "int | None" = None) -> Case:
+    """The `Case` of a saved web-UI project (its decoded JSON object; `Case.load` reads files and calls
+    this). `label`: how messages name the project (its path).
 
     `files`: series name -> CSV path for the time series the project takes from files (module docstring).
     Raises `CaseError` listing every problem: those of the project in the words of the web UI (its field
     labels and the paths of the project file), and every series the project needs but `files` lacks,
     with the command that gives it."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            project = json.loads(path.read_text(encoding="utf-8-sig"))
-        except OSError as err:
-            raise CaseError([f"{path}: cannot read the project file ({err.strerror or err})"]) from None
-        except (ValueError, UnicodeDecodeError) as err:
-            raise CaseError([f"{path}: not a valid JSON project file ({err})"]) from None
-        label = str(source)
-    else:
-        project, label = source, "project.json"
     if not is_project(project):
         raise CaseError([f"{label}: not a saved web-UI project (it needs diffuserTable and ambientStore)"])
     _, _, row_index, tab_index, problems = _parts(project)
