@@ -169,3 +169,19 @@ def test_the_form_opens_a_project(examples) -> None:
     assert form.problems == []
     with pytest.raises(vp.CaseError):
         vp.CaseForm.from_file(PROJECT, files={"no_such_series": "x.csv"})
+
+
+def test_an_ambient_series_takes_the_profiles_depth_convention_and_the_columns_unit(examples, tmp_path) -> None:
+    project = json.loads(PROJECT.read_text())
+    table, tab = project["diffuserTable"], project["ambientStore"]["tabs"][0]
+    table["data"][0].update(start_time="0", end_time="2", time_increment="1")
+    for key in ("start_time", "end_time", "time_increment"):
+        table["store"][key]["value"] = "hr"
+    tab["store"]["current_speed"]["mu"] = "cm/s"
+    tab["store"]["depth_or_height"]["mu"] = "ft"
+    (tmp_path / "speed.csv").write_text("0,150\n10,0\n20,5\n")
+    case = vp.Case.load(project, files={"current_speed": tmp_path / "speed.csv"})
+    [info] = case.series_info()
+    assert (info["where"], info["variable"], info["units"]) == ("ambient", "current_speed", "cm/s")
+    assert (info["depth_units"], info["z_is_depth"], info["levels"], info["rows"]) == ("ft", True, [0.0, 150.0], 2)
+    assert len(case.case_times) == 3 and [case.series_rows(i) for i in range(3)] == [[0], [1], [0]]
