@@ -7,10 +7,11 @@ submit to the runner, respond.
   a plain Tornado `RequestHandler`, mounted at `/services/visualplumes/`. Runs belong to hub users; who
   sees what is decided there (own runs, team groups, admins).
 
-`handler_table(root, base)` mixes every endpoint's logic class with one base. A base provides `app` (the
-store, the runner and the settings of `VisualPlumesSettings`), `owner` (the name runs are recorded under),
-`mount_url` (URL path of the mount, no trailing slash) and `await access()` (an `Access`: which runs the
-request may see and delete). A run the request may not see is answered exactly like a missing one (404),
+`handler_table(root, base, page_base)` mixes every endpoint's logic class with one base, and the home page
+(`home.py`, the one HTML answer) with `page_base` (the extension's is a Jupyter page, not an API handler).
+A base provides `app` (the store, the runner and the settings of `VisualPlumesSettings`), `owner` (the name
+runs are recorded under), `mount_url` (URL path of the mount, no trailing slash), `server_kind` and
+`await access()` (an `Access`: which runs the request may see and delete). A run the request may not see is answered exactly like a missing one (404),
 so ids never leak.
 
 Authentication and cross-origin rules: legacy-http-api.md §12 — every endpoint needs an identity (token
