@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from builders import jupyter_process, minimal_case, multipart, require
+from conftest import require_shared
 from test_screenshot import CHROMIUM, CHROMIUM_FLAGS, SERVER_START_S, _free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,9 +38,8 @@ def server(tmp_path_factory):
         import playwright  # noqa: F401
     except ImportError:
         missing.append("the Python package playwright")
-    if not EXAMPLE.is_file():
-        missing.append(str(EXAMPLE))
     require("home-page browser test", missing)
+    require_shared(EXAMPLE)
     base = tmp_path_factory.mktemp("home")
     store, root = base / "store", base / "root"
     root.mkdir()

@@ -16,7 +16,8 @@ import vp_jupyter as vp
 from vp_jupyter import legacy
 from vp_jupyter.results import Result
 
-from builders import decode_twice, require
+from builders import decode_twice
+from conftest import require_shared
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "examples"
 PROJECT = EXAMPLES / "tutorial.project.json"
@@ -26,7 +27,8 @@ SERIES_BLOCKS = ("diffuserTimeSeries", "ambientFiles")   # per-series UI state; 
 
 @pytest.fixture
 def examples() -> None:
-    require("the saved-project tests", [str(p) for p in (PROJECT, CAPTURED) if not p.is_file()])
+    for path in (PROJECT, CAPTURED):
+        require_shared(path)
 
 
 def captured_body() -> tuple[bytes, str]:
