@@ -1,7 +1,7 @@
 """Speed and memory targets of vp-jupyter, measured (never asserted in the test suite).
 
     python benchmarks/run.py            every target
-    python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, sweep)
+    python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, sweep, limits)
 
 Prints one line per target: name, measured value, target, PASS/FAIL. Needs ../shared/reference beside
 the repository for the reference cases (targets that need it say so and are skipped otherwise).
@@ -225,8 +225,48 @@ def sweep() -> None:
     subprocess.run([sys.executable, str(script)], check=False)
 
 
+# -- 6. bounded work from small inputs (README "Limits") ---------------------------------------------
+
+TINY_INCREMENT_RUN = """
+import json, resource, sys, time
+from pathlib import Path
+from vp_jupyter import legacy, run
+examples = Path(sys.argv[1])
+data = json.loads((examples / "example2.projectData.json").read_text())
+files = {p.name[len("example2."):-len(".csv")]: p.read_bytes() for p in examples.glob("example2.*-file.csv")}
+data["farfieldCoeff"] = 1e-6
+start = time.perf_counter()
+result = run(legacy.parse_run_request({"projectData": json.dumps(data)}, files), store=False)
+legacy.success_object(result, "benchmark")
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(result.farfield))
+"""
+
+
+def limits() -> None:
+    import random
+
+    from vp_jupyter.engine.ambient import fill_values
+
+    for layers in (1_000, 8_000, 100_000):
+        depths = [float(i) for i in range(layers)]
+        values = [random.random() if i % 3 == 0 else None for i in range(layers)]
+        seconds = best_of(lambda: fill_values(depths, values, "CONSTANT", "CONSTANT", float(layers)), 3)
+        report(f"ambient fill of {layers} layers", f"{seconds * 1000:.1f} ms", "<= 1 s", seconds <= 1.0)
+    if not (EXAMPLES / "example2.projectData.json").is_file():
+        return skip("far field with a 1e-6 m increment", f"no legacy example 2 at {EXAMPLES}")
+    out = subprocess.run([sys.executable, "-c", TINY_INCREMENT_RUN, str(EXAMPLES)], capture_output=True,
+                         text=True, timeout=600, cwd=ROOT)
+    if out.returncode != 0:
+        return report("far field with a 1e-6 m increment", "error", "runs", False)
+    seconds, peak_mb, rows = out.stdout.split()
+    report(f"far field, 1e-6 m increment: time ({rows} rows)", f"{float(seconds):.2f} s", "<= 5 s",
+           float(seconds) <= 5.0)
+    report("far field, 1e-6 m increment: peak memory", f"{float(peak_mb):.0f} MiB", "<= 300 MiB",
+           float(peak_mb) <= 300.0)
+
+
 def main(argv: list[str]) -> int:
-    which = set(argv) or {"engine", "cold", "legacy", "year", "sweep"}
+    which = set(argv) or {"engine", "cold", "legacy", "year", "sweep", "limits"}
     print(f"vp-jupyter benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if "engine" in which:
         engine()
@@ -236,6 +276,8 @@ def main(argv: list[str]) -> int:
         server_targets(which)
     if "sweep" in which:
         sweep()
+    if "limits" in which:
+        limits()
     failed = [name for name, _, _, ok in RESULTS if not ok]
     print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

@@ -204,7 +204,7 @@ def test_several_ports_need_a_spacing():
     assert_problem(with_changes(diffuser_values={"num_ports": 4}), "diffuser.port_spacing: must be > 0 when num_ports > 1",
                    "(got 0)")
     assert_problem(with_changes(diffuser_values={"num_ports": 4, "port_spacing": -3}),
-                   "diffuser.port_spacing: must be >= 0 (got -3)")
+                   "diffuser.port_spacing: must be between 0 and 1000 m (got -3)")
     ec = one(with_changes(diffuser_values={"num_ports": 4, "port_spacing": 3}, diffuser_units={"port_spacing": "ft"}))
     assert ec.diffuser.num_ports == 4 and ec.diffuser.port_spacing == pytest.approx(3 / FT)
 
@@ -229,10 +229,10 @@ def test_negative_salinity_decay_and_background_are_rejected():
     case["diffuser"]["values"]["salinity"] = -1
     case["ambient"]["layers"][0].update(decay_rate=-0.1, bg_conc=-2, salinity=-3)
     found = problems_of(case)
-    assert "diffuser.salinity: must be >= 0 (got -1)" in found
-    assert "ambient.layers[0].decay_rate: must be >= 0 (got -0.1)" in found
-    assert "ambient.layers[0].bg_conc: must be >= 0 (got -2)" in found
-    assert "ambient.layers[0].salinity: must be >= 0 (got -3)" in found
+    assert "diffuser.salinity: must be between 0 and 300 PSU (got -1)" in found
+    assert "ambient.layers[0].decay_rate: must be between 0 and 0.01 s-1 (got -0.1)" in found
+    assert "ambient.layers[0].bg_conc: must be between 0 and 1e+12 kg/kg (got -2)" in found
+    assert "ambient.layers[0].salinity: must be between 0 and 300 PSU (got -3)" in found
 
 
 def test_negative_sigma_t_is_fine_but_below_fresh_water_is_not():
@@ -449,17 +449,18 @@ def test_vertical_angle_wraps_and_compass_units_are_not_allowed():
 
 
 def test_mixing_zone_distance_must_not_be_negative():
-    assert_problem(with_changes(diffuser_values={"acute_mixing_zone": -1}), "diffuser.acute_mixing_zone: must be >= 0 (got -1)")
+    assert_problem(with_changes(diffuser_values={"acute_mixing_zone": -1}), "diffuser.acute_mixing_zone: must be between 0 and 1e+07 m (got -1)")
     assert one(with_changes(diffuser_values={"acute_mixing_zone": 0})).diffuser.acute_mixing_zone == 0.0
 
 
 @pytest.mark.parametrize("name, bad, message", [
     ("max_dilution", 0, "must be > 0 (got 0)"),
     ("max_dilution", -10, "must be > 0 (got -10)"),
-    ("write_step_freq", 0, "must be >= 1 (got 0)"),
+    ("write_step_freq", 0, "must be between 1 and 1e+06 (got 0)"),
     ("write_step_freq", 2.5, "must be a whole number (got 2.5)"),
-    ("contraction_coeff", 0, "must be > 0 and <= 1 (got 0)"),
-    ("contraction_coeff", 1.01, "must be > 0 and <= 1 (got 1.01)"),
+    ("contraction_coeff", 0, "must be > 0 (got 0)"),
+    ("contraction_coeff", 0.05, "must be between 0.1 and 1 (got 0.05)"),
+    ("contraction_coeff", 1.01, "must be between 0.1 and 1 (got 1.01)"),
     ("aspiration_coeff", 0, "must be > 0 (got 0)"),
     ("aspiration_coeff", -0.1, "must be > 0 (got -0.1)"),
     ("ff_increment", 0, "must be > 0 (got 0)"),
@@ -518,8 +519,8 @@ def test_all_problems_are_listed_in_one_error():
     expected = ["diffuser.diameter: must be > 0 (got -1)", "diffuser.concentration: must be > 0",
                 "diffuser.port_spacing: must be > 0 when num_ports > 1", "diffuser.units.depth: unknown unit 'furlongs'",
                 "ambient.layers[1].z: depths must increase (got 0 after 0)",
-                "ambient.layers[0].decay_rate: must be >= 0 (got -1)", "model.max_reversals: must be one of",
-                "model.write_step_freq: must be >= 1 (got 0)", "case.colour: unknown key"]
+                "ambient.layers[0].decay_rate: must be between 0 and 0.01 s-1 (got -1)", "model.max_reversals: must be one of",
+                "model.write_step_freq: must be between 1 and 1e+06 (got 0)", "case.colour: unknown key"]
     for fragment in expected:
         assert any(fragment in p for p in found), (fragment, found)
         assert fragment in str(err.value)
@@ -643,7 +644,7 @@ def test_python_built_timeseries():
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda t: t.update(end_time=-1), "timeseries.end_time: must be >= 0 (got -1)"),
+    (lambda t: t.update(end_time=-1), "timeseries.end_time: must be between 0 and 1e+15 s (got -1)"),
     (lambda t: t.update(start_time=4), "timeseries.end_time: must be >= start_time (got 3)"),
     (lambda t: t.update(time_increment=0), "timeseries.time_increment: must be > 0 (got 0)"),
     (lambda t: t.pop("time_increment"), "timeseries.time_increment: is required"),
@@ -675,7 +676,7 @@ def test_python_built_timeseries():
     (lambda t: t["ambient"]["current_speed"].update(csv="0,50\n"),
      "timeseries.ambient.current_speed.csv: needs a line of levels and at least one line of values"),
     (lambda t: t["ambient"]["current_speed"].update(csv="0,50\n-1,5\n"),
-     "timeseries.ambient.current_speed.csv line 2: must be >= 0 (got -1 cm/s)"),
+     "timeseries.ambient.current_speed.csv line 2: must be between 0 and 10 m/s (got -1 cm/s)"),
     (lambda t: t["ambient"]["current_speed"].update(depth_units="kts"),
      "timeseries.ambient.current_speed.depth_units: 'kts' is a speed unit, not a length unit"),
 ])
@@ -908,3 +909,61 @@ def test_random_profiles_load_or_raise_case_error(z, columns, units, modes, z_is
             assert all(math.isfinite(v) for v in profile.values)
             assert all(b > a for a, b in zip(profile.depths, profile.depths[1:]))
             assert profile.depths[-1] <= ec.ambient.bottom_depth
+
+
+# ------------------------------------------------------------------------------- ranges and precision
+
+def test_a_bound_met_to_the_precision_given_is_accepted_as_the_bound() -> None:
+    """π/2 written as 1.5708 rad is 90.0002°, and 28.4 °F is −2.0000000000000004 °C after conversion: both
+    meet their bound to the precision they were written with, so they are accepted as the bound itself.
+    A value past the bound at that precision, or written too coarsely to be read as rounded, is not."""
+    def diffuser_of(values, units):
+        return Case.load(with_changes(diffuser_values=values, diffuser_units=units)).engine_cases()[0].diffuser
+
+    assert diffuser_of({"vertical_angle": 1.5708}, {"vertical_angle": "rad"}).vertical_angle == 90.0
+    assert diffuser_of({"vertical_angle": -1.5708}, {"vertical_angle": "rad"}).vertical_angle == 270.0
+    assert diffuser_of({"vertical_angle": "-1.5708"}, {"vertical_angle": "rad"}).vertical_angle == 270.0
+    assert diffuser_of({"temperature": 28.4}, {"temperature": "F"}).temperature == -2.0
+    assert diffuser_of({"vertical_angle": 1.5707}, {"vertical_angle": "rad"}).vertical_angle \
+        == pytest.approx(1.5707 * 180.0 / math.pi)
+    for angle in (1.5709, 1.6, 2):
+        assert_problem(with_changes(diffuser_values={"vertical_angle": angle}, diffuser_units={"vertical_angle": "rad"}),
+                       "diffuser.vertical_angle: must be between -90 and 90 deg", f"(got {angle} rad)")
+    layer = with_changes()
+    layer["ambient"]["layers"][0].update(temperature=-2.0001)
+    assert_problem(layer, "ambient.layers[0].temperature: must be between -2 and 100")
+
+
+@pytest.mark.parametrize("where, value", [
+    ("diffuser.diameter", 1e-300), ("diffuser.diameter", 21.0), ("diffuser.effluent_flow", 1e308),
+    ("diffuser.depth", 1e5), ("diffuser.salinity", 1e308), ("diffuser.concentration", 1e300),
+    ("diffuser.num_ports", 1e12), ("diffuser.offset_x", -1e300), ("diffuser.horizontal_angle", 1e300),
+    ("ambient.current_speed", 1e308), ("ambient.salinity", 1e308), ("ambient.decay_rate", 1.0),
+    ("ambient.ff_diff_coeff", 1e10), ("ambient.current_dir", 1e300), ("model.aspiration_coeff", 1e-300),
+    ("model.contraction_coeff", 1e-300), ("model.tpb_segment_length", 1e-300), ("model.ff_increment", 1e-9),
+])
+def test_values_outside_the_physical_range_are_rejected_naming_the_field(where, value) -> None:
+    """Every field has a physically meaningful range (fields.py); before, a port of 1e-300 m crashed the
+    model with ZeroDivisionError and a flow, current or salinity of 1e308 gave 2 001 rows of nulls."""
+    section, name = where.split(".")
+    if section == "diffuser":
+        case, path = with_changes(diffuser_values={name: value}), f"diffuser.{name}:"
+    elif section == "model":
+        case, path = with_changes(model={name: value}), f"model.{name}:"
+    else:
+        case, path = with_changes(), f"ambient.layers[0].{name}:"
+        case["ambient"]["layers"][0][name] = value
+    spec = {"diffuser": DIFFUSER_FIELDS, "model": MODEL_FIELDS, "ambient": AMBIENT_FIELDS}[section][name]
+    found = assert_problem(case, path, "must be")
+    assert any(spec.bounds_text() in p for p in found), found
+
+
+def test_too_many_ambient_layers_are_refused() -> None:
+    from vp_jupyter.inputs.fields import LIMITS
+    limit = LIMITS["ambient_layers"]
+    case = with_changes()
+    case["ambient"]["layers"] = [{"z": i * 0.01, "current_speed": 0.1, "current_dir": 0, "salinity": 33,
+                                  "temperature": 15} for i in range(limit + 1)]
+    assert problems_of(case) == [f"ambient.layers: at most {limit} layers are allowed (got {limit + 1} layers)"]
+    case["ambient"]["layers"] = case["ambient"]["layers"][:limit]
+    assert len(Case.load(case).engine_cases()[0].ambient.profiles["salinity"].depths) == limit

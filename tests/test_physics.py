@@ -125,3 +125,21 @@ def test_density_difference_is_the_steps_buoyancy() -> None:
         assert drho[i] * drho[i - 1] < 0.0
     crossings = np.flatnonzero(drho[1:] * drho[:-1] < 0.0) + 1
     assert crossings.tolist() == traps.tolist()
+
+
+def test_horizontal_angle_is_the_direction_of_travel() -> None:
+    """spec §13 item 9 (fixed; the goldens' column is outside the strict comparison): the horizontal
+    angle is the direction of the horizontal velocity, counter-clockwise from east in 0–360°, also while
+    the plume descends. Each step moves the element by V·dt (§7.4 item 5), so with every step written the
+    angle equals the direction of the step's displacement. A dense jet discharged towards −y (270°)
+    into a weak eastward current rises, then sinks."""
+    case = still_water_case(port_depth=20.0, surface_salinity=30.0, bottom_salinity=30.0, current=0.05,
+                            vertical_angle=60.0, salinity=45.0, model={"max_reversals": "SECOND_MAX_RISE_OR_FALL"})
+    case["diffuser"]["values"]["horizontal_angle"] = 270.0
+    plume = vp.run(case, store=False).plume
+    assert (plume["step"].diff().iloc[1:] == 1).all()
+    descending = plume["vertical_angle"] < 0.0
+    assert descending.any() and (~descending).any()
+    travel = np.degrees(np.arctan2(np.diff(plume["y"]), np.diff(plume["x"]))) % 360.0
+    assert plume["horizontal_angle"].to_numpy()[1:] == pytest.approx(travel, abs=1e-6)
+    assert ((plume["horizontal_angle"] > 180.0) & (plume["horizontal_angle"] < 360.0)).all()

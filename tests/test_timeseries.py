@@ -260,7 +260,7 @@ def test_value_out_of_range_in_a_file_names_file_line_and_column(tmp_path):
     case = with_series(diffuser={"effluent_flow": {"increment_hours": 1, "units": "MGD", "file": "flow.csv"}})
     assert_problem(write_case(tmp_path, case), "flow.csv line 2: must be > 0 (got -2 MGD) in column 1")
     path = file_case(tmp_path, speed="0,30\n0.1,0.05\n0.1,-0.2\n")
-    assert_problem(path, "current_speed.csv line 3: must be >= 0 (got -0.2) in column 2")
+    assert_problem(path, "current_speed.csv line 3: must be between 0 and 10 m/s (got -0.2) in column 2")
 
 
 @pytest.mark.parametrize("flow, speed, expected", [

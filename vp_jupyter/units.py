@@ -341,13 +341,16 @@ def to_si(value: float, unit: Unit, *, temperature_c: "float | None" = None, sal
 
 
 def from_si(value: float, unit: Unit, *, temperature_c: "float | None" = None,
-            salinity_psu: "float | None" = None, depth_m: "float | None" = None) -> float:
-    """SI `value` -> `unit`; the inverse of `to_si` (angles come back wrapped to [0, 360°) or [0, 2π))."""
+            salinity_psu: "float | None" = None, depth_m: "float | None" = None, wrap: bool = True) -> float:
+    """SI `value` -> `unit`; the inverse of `to_si` (angles come back wrapped to [0, 360°) or [0, 2π),
+    unless `wrap` is false)."""
     if not isinstance(unit, Unit):
         raise TypeError(f"from_si needs a Unit (use parse_unit), got {unit!r}")
     v = float(value)
     rule = unit.rule
     if unit.kind == "angle":
+        if not wrap:
+            return (90.0 - v if rule == "compass" else v) * unit.factor
         degrees = _wrap(90.0 - v if rule == "compass" else v, 360.0)
         return _wrap(degrees * unit.factor, 360.0 * unit.factor)
     if rule == "factor":

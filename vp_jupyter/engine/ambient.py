@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Optional, Sequence
 
 from .decay import decay_rate_from_light
@@ -15,7 +16,7 @@ def fill_values(depths: Sequence[float], values: Sequence[Optional[float]], surf
 
     The known points are the non-None `values` at `depths`, or, for a time-series variable, `values`
     at its own `point_depths`. Works in any units as long as all depths share one unit.
-    Raises ValueError if there is no point at all.
+    Raises ValueError if there is no point at all. O(n log n) in the number of depths and points.
     """
     if point_depths is None:
         points = [(d, v) for d, v in zip(depths, values) if v is not None]
@@ -24,6 +25,7 @@ def fill_values(depths: Sequence[float], values: Sequence[Optional[float]], surf
     if not points:
         raise ValueError("no value given at any depth")
     points.sort(key=lambda p: p[0])
+    point_depths_sorted = [p[0] for p in points]
     (d1, v1), (dn, vn) = points[0], points[-1]
     out: list[float] = []
     for d in depths:
@@ -44,15 +46,13 @@ def fill_values(depths: Sequence[float], values: Sequence[Optional[float]], surf
             else:
                 out.append(vn)
         else:
-            for (da, va), (db, vb) in zip(points, points[1:] + points[-1:]):
-                if d == da:
-                    out.append(va)
-                    break
-                if da < d < db:
-                    out.append(va + (d - da) * (vb - va) / (db - da))
-                    break
-            else:  # d equals the last point
-                out.append(vn)
+            k = bisect_left(point_depths_sorted, d)      # the first point at or below d (O(log n))
+            db, vb = points[k]
+            if d == db:
+                out.append(vb)
+            else:
+                da, va = points[k - 1]
+                out.append(va + (d - da) * (vb - va) / (db - da))
     return out
 
 
@@ -122,11 +122,7 @@ class AmbientColumn:
                     return 0.0
                 return v_u * (z_u - d) / z_u if z_u != 0.0 else v_u
             return v_u
-        i = n - 1
-        for k in range(n):
-            if d <= depths[k]:
-                i = k
-                break
+        i = min(bisect_left(depths, d), n - 1)      # the first layer at or below d, else the deepest
         z_l, v_l = depths[i], values[i]
         z_u, v_u = depths[i - 1], values[i - 1]     # i = 0 wraps to the deepest layer, harmless (z_f = 1)
         z_f = (d - z_u) / (z_l - z_u) if z_l != z_u else 0.0
@@ -161,11 +157,7 @@ class AmbientColumn:
                 for name, prof in members:
                     setattr(out, name, self._value(name, prof, d))
                 continue
-            i = n - 1
-            for k in range(n):
-                if d <= depths[k]:
-                    i = k
-                    break
+            i = min(bisect_left(depths, d), n - 1)  # the first layer at or below d, else the deepest
             z_l, z_u = depths[i], depths[i - 1]
             if d > z_l:           # below the deepest point, every member CONSTANT here
                 for name, prof in members:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 
 from .ambient import AmbientColumn, AmbientState
-from .types import EngineCase, FarFieldOutput, FinalState
+from .types import MAX_FF_ROWS, MAX_FF_STEPS, EngineCase, FarFieldOutput, FinalState
 
-MAX_FF_STEPS = 10000
 MAX_FF_STEP_S = 3.15576e9       # one far-field step may span at most a century
 BACKGROUND_MEMORY = 24          # spec §10.4: slots of the decay memory
 BACKGROUND_SHARE = 2.2          # spec §10.3: the estimate adds dm·c_b·B/2.2
@@ -25,7 +24,7 @@ def _horizontal_angle(ax: float, ay: float, bx: float, by: float) -> float:
     na, nb = math.hypot(ax, ay), math.hypot(bx, by)
     if na == 0.0 or nb == 0.0:
         return math.pi / 2.0
-    c = (ax * bx + ay * by) / (na * nb)
+    c = (ax / na) * (bx / nb) + (ay / na) * (by / nb)      # normalised first: na·nb may underflow
     return math.acos(max(-1.0, min(1.0, c)))
 
 
@@ -102,20 +101,34 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
 
     increment = st.ff_increment
     next_mark = increment
-    if increment > 0.0:
-        while r0 > next_mark:
-            next_mark += increment
+    if increment > 0.0 and r0 > next_mark:      # spec §10.1: the first increment beyond r0
+        next_mark = increment * math.ceil(r0 / increment)
     next_mark = min(next_mark, end_distance)
     dt = next_mark / speed if next_mark > 0.0 else 360.0
     if not dt <= MAX_FF_STEP_S:
         memos.append(f"Far-field current of {speed:.3g} m/s is too slow to reach {next_mark:.0f} m within "
                      f"{MAX_FF_STEP_S / 3.15576e7:.0f} years; no far-field prediction.")
         return out
+    if not math.isfinite(law.argument(1.0 + dt)):
+        # no spreading (α = 0, or so small that 8·α·τ underflows): the dilution law of §10.2 has no
+        # finite argument
+        memos.append(f"No farfield prediction when the far-field diffusion coefficient is {alpha:.3g}.")
+        return out
     # spec §10.4: the decay memory B = 24·e^(−kΔt), added to the interpolated rows only (§10.3)
     memory = BACKGROUND_MEMORY * math.exp(-decay * dt) if st.estimate_ff_background else 0.0
     mass0 = final.initial_mass
 
     cols = out.columns
+    room = MAX_FF_ROWS - 1                      # rows before the final one
+
+    def full() -> bool:
+        """True once the row limit is reached (with a memo, once)."""
+        if len(out.steps) < room:
+            return False
+        if not out.memos[-1].startswith("Far-field output limited"):
+            memos.append(f"Far-field output limited to {MAX_FF_ROWS} rows: the far-field increment of "
+                         f"{increment:g} m asks for more; later rows are left out, the final row is kept.")
+        return True
 
     def write(step: int, tau: float, distance: float, dilution: float, conc: float, px: float, py: float,
               arg: float) -> None:
@@ -163,13 +176,16 @@ def run_farfield(case: EngineCase, final: FinalState, column: AmbientColumn | No
         # spec §10.3: rows at the output distances crossed in this step, interpolated linearly in distance
         estimate = dm * background / BACKGROUND_SHARE * memory
         while increment > 0.0 and r > next_mark >= r_prev:
+            if full():
+                next_mark = increment * (math.floor(r / increment) + 1.0)     # skip the marks of this step
+                break
             frac = (next_mark - r_prev) / (r - r_prev)
             tau_mark = tau - dt + frac * dt
             conc_mark = (prev_pollutant + estimate) * math.exp(-decay * frac * dt) / prev_mass
             write(step, tau_mark, next_mark, law.dilution(law.argument(tau_mark)), conc_mark,
                   prev_x + frac * (x - prev_x), prev_y + frac * (y - prev_y), arg)
             next_mark += increment
-        if st.output_all_ff_increments:
+        if st.output_all_ff_increments and not full():
             write(step, tau, r, dilution, conc, x, y, arg)
     if step > 0:   # spec §10.3: the final row is always written
         write(step, tau, r, dilution, conc, x, y, law.argument(tau))

@@ -6,6 +6,7 @@ previous ones left (spec §11).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
@@ -24,11 +25,36 @@ class SeriesOutput:
 
 
 def run_case(case: EngineCase) -> tuple[CaseOutput, FarFieldOutput]:
-    """Near field and, when asked for, far field of one case."""
-    plume = run_um3(case)
-    if case.settings.brooks_far_field and plume.final is not None and not plume.error:
-        return plume, run_farfield(case, plume.final)
-    return plume, FarFieldOutput()
+    """Near field and, when asked for, far field of one case.
+
+    The input layer keeps every value in a range where the model stays finite; should a case still make
+    a model step fail or produce a number that is not finite, the case is refused (`CaseOutput.error`,
+    naming the model step and the column) instead of returning those numbers as a result."""
+    try:
+        plume = run_um3(case)
+    except (ArithmeticError, ValueError) as err:
+        return CaseOutput(error=f"the near-field (UM3) model failed ({err}): the inputs are outside the "
+                                f"range it can handle"), FarFieldOutput()
+    plume.error = plume.error or _non_finite("near-field (UM3)", plume.steps, plume.columns)
+    if not (case.settings.brooks_far_field and plume.final is not None and not plume.error):
+        return plume, FarFieldOutput()
+    try:
+        farfield = run_farfield(case, plume.final)
+    except (ArithmeticError, ValueError) as err:
+        plume.error = f"the Brooks far-field model failed ({err}): the inputs are outside the range it can handle"
+        return plume, FarFieldOutput()
+    plume.error = _non_finite("Brooks far-field", farfield.steps, farfield.columns)
+    return plume, farfield
+
+
+def _non_finite(model: str, steps: Sequence[int], columns: dict[str, list[float]]) -> Optional[str]:
+    """The refusal text for the first written value that is not finite, or None."""
+    for name, values in columns.items():
+        for step, value in zip(steps, values):
+            if not math.isfinite(value):
+                return (f"the {model} model produced a {name} of {value} at step {step}: the inputs are "
+                        f"outside the range it can handle")
+    return None
 
 
 def couples_cases(cases: Sequence[EngineCase]) -> bool:

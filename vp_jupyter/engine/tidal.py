@@ -40,13 +40,15 @@ class TidalChannel:
         self.shifted_upstream = False
 
     def _shift(self, bins: int) -> None:
-        """Move the storage window by `bins` (positive: drop the first bins, as the port does at the end)."""
+        """Move the storage window by `bins` (positive: drop the first bins, as the port does at the end);
+        a shift by more than the window empties it."""
         if bins > 0:
-            self.pollutant = self.pollutant[bins:] + [0.0] * bins
-            self.volume = self.volume[bins:] + [0.0] * bins
+            self.pollutant = (self.pollutant[bins:] + [0.0] * BINS)[:BINS]
+            self.volume = (self.volume[bins:] + [0.0] * BINS)[:BINS]
         else:
-            self.pollutant = [0.0] * -bins + self.pollutant[:bins]
-            self.volume = [0.0] * -bins + self.volume[:bins]
+            keep = max(BINS + bins, 0)
+            self.pollutant = ([0.0] * BINS + self.pollutant[:keep])[-BINS:]
+            self.volume = ([0.0] * BINS + self.volume[:keep])[-BINS:]
         self.i1 -= bins
         self.i -= bins
         self.x -= bins * self.length
@@ -55,8 +57,8 @@ class TidalChannel:
     def after_case(self, flow: float, initial_mass: float, initial_pollutant: float, current_speed: float,
                    current_dir: float, decay_rate: float) -> float:
         """Add one case's effluent, advect with its current, decay; return the buildup for the next case."""
-        while self.i1 >= BINS:                                    # spec §11 step 1
-            self._shift(SHIFT)
+        if self.i1 >= BINS:             # spec §11 step 1, every 10-bin shift the loop would make at once
+            self._shift(SHIFT * ((self.i1 - BINS) // SHIFT + 1))
             self.shifted_downstream = True
         added_volume = flow * self.dt                             # step 2
         added_pollutant = added_volume * initial_pollutant / initial_mass
@@ -71,8 +73,8 @@ class TidalChannel:
         self.x -= current_speed * along * self.dt
         self.i = self.i1
         self.i1 = math.floor(self.x / self.length)
-        while self.i1 < 0:                                        # fixed: move the window upstream
-            self._shift(-SHIFT)
+        if self.i1 < 0:                                           # fixed: move the window upstream
+            self._shift(-SHIFT * ((-self.i1 - 1) // SHIFT + 1))
             self.shifted_upstream = True
         if self.i1 > HOME_BIN and self.i1 > self.i:               # step 4: coast water refills
             for b in range(0, min(self.i1 - (HOME_BIN - self.coast_bin), BINS - 1) + 1):

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 # spec §0: the "never merges" sentinel used as the spacing of a single port
 MISSING = 214159264.0
-MAX_STEPS = 2000
+MAX_STEPS = 2000            # spec §0: near-field steps
+MAX_FF_STEPS = 10000        # spec §10.3: far-field time steps
+MAX_FF_ROWS = 10000         # far-field rows written per case; beyond it a memo (a tiny output increment)
 
 AMBIENT_VARIABLES = (
     "current_speed", "current_dir", "salinity", "temperature", "bg_conc",

@@ -11,17 +11,22 @@ Validation decisions (each is tested in tests/test_inputs.py):
 * Port depth must be > 0. With z as depth, a port deeper than the deepest layer is allowed and simply sets the
   bottom depth H (spec §5.1). With z as height, the port is at the bottom by definition (H = port depth unless a
   series raises it), so a layer height above H (above the water surface) is an error.
-* Concentration must be > 0 (the model refuses a zero concentration, spec §1.2). Salinity (psu), bg_conc,
-  decay rates, speeds, the far-field diffusion coefficient, z, port spacing and mixing-zone distance must be
-  >= 0; temperatures must lie in -2..100 °C after conversion (sanity range); the vertical angle in -90..90°
-  (deg or rad only). Filled (interpolated/extrapolated) layer values are range-checked too.
+* Concentration must be > 0 (the model refuses a zero concentration, spec §1.2). Every numeric field has a
+  physically meaningful range, defined once in `fields.py` (e.g. port diameter 0.1 mm–20 m, depths up to
+  12 000 m, currents up to 10 m/s, salinity 0–300 psu, temperature -2..100 °C, decay up to 0.01 s⁻¹, angles
+  -360..360°, the vertical angle -90..90°), checked after unit conversion, so that the model stays finite for
+  every accepted value. A value that meets an inclusive bound to the precision it was written with (1.5708
+  rad for 90°, 28.4 °F for -2 °C; at least 3 significant digits) is accepted as the bound. Filled
+  (interpolated/extrapolated) layer values are range-checked too. `fields.LIMITS` lists the bounds on work:
+  ambient layers (10 000, an error), cases, near-field steps, far-field steps and rows (a memo).
 * Ambient layers: at least 2; depths strictly increasing, or heights strictly decreasing (surface first).
   current_speed, current_dir, salinity and temperature need a value in some layer or a time series; bg_conc and
   decay_rate default to 0; ff_velocity, ff_dir and ff_diff_coeff default to 0 unless Brooks is on.
 * Unknown keys anywhere, unknown or wrong-kind unit strings, unknown enum names: errors listing what is allowed.
   Any unit string is accepted for num_ports (it is unitless, reference README).
-* Model: contraction_coeff in (0, 1], aspiration and light absorption coefficients > 0, max_dilution > 0,
-  write_step_freq a whole number >= 1, ff_increment, tpb_channel_width and tpb_segment_length > 0; with TPB on,
+* Model: contraction_coeff in [0.1, 1], aspiration coefficient in [0.001, 1], light absorption coefficient > 0,
+  max_dilution > 0, write_step_freq a whole number >= 1, ff_increment >= 1e-6 m, tpb_channel_width and
+  tpb_segment_length >= 0.1 m; with TPB on,
   tpb_coast_bin a whole number 10..99; TPB and Brooks are exclusive; with the shore vector, dist_to_shore > 0.
 * Time series (spec §12): end >= start >= 0, increment > 0, at most `normalise.MAX_CASES` (100 000) cases unless
   `max_cases=` is given to `Case`, `Case.load` or `Case.from_dict`; per series increment_hours > 0 (fractional
@@ -42,7 +47,7 @@ Validation decisions (each is tested in tests/test_inputs.py):
   `vp_jupyter.units` (spec §13 item 5, fixed).
 """
 from .case import Case
-from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, MODEL_FIELDS, OUTPUT_FIELDS, SERIES_FIELDS,
+from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, LIMITS, MODEL_FIELDS, OUTPUT_FIELDS, SERIES_FIELDS,
                      TIMESERIES_FIELDS, FieldSpec, json_schema)
 from .parts import (AmbientLayer, AmbientProfile, AmbientSeries, CaseError, Diffuser, DiffuserSeries,
                     ModelSettings, OutputOptions, Timeseries)
@@ -50,5 +55,5 @@ from .parts import (AmbientLayer, AmbientProfile, AmbientSeries, CaseError, Diff
 __all__ = [
     "Case", "CaseError", "ModelSettings", "Diffuser", "AmbientProfile", "AmbientLayer", "Timeseries",
     "DiffuserSeries", "AmbientSeries", "OutputOptions", "FieldSpec", "MODEL_FIELDS", "DIFFUSER_FIELDS",
-    "AMBIENT_FIELDS", "TIMESERIES_FIELDS", "SERIES_FIELDS", "OUTPUT_FIELDS", "json_schema",
+    "AMBIENT_FIELDS", "TIMESERIES_FIELDS", "SERIES_FIELDS", "OUTPUT_FIELDS", "LIMITS", "json_schema",
 ]

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from .. import units as u
 from ..engine import types as et
 from ..engine.ambient import fill_values
-from .fields import AMBIENT_FIELDS, DIFFUSER_FIELDS, FieldSpec
+from .fields import AMBIENT_FIELDS, DIFFUSER_FIELDS, MIN_PORT_SPACING, FieldSpec
 from .normalise import ProblemLimit, SeriesData, _Text
 from .parts import Problems, fmt
 
@@ -67,19 +67,23 @@ def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: "Pro
     """SI value of `value` in `unit`, or None after reporting a conversion error or a value out of bounds.
     `column` (a CSV value): the message ends with "in column N"."""
     where = "" if column is None else f" in column {column}"
+    spec = spec.for_rule(unit.rule)
     try:
         si = u.to_si(value, unit, temperature_c=temperature_c, wrap=False)
     except (ValueError, ArithmeticError) as err:      # UnitError is a ValueError
         problems.add(path, ("filled value: " if filled else "") + str(err) + where)
         return None
-    if math.isfinite(si) and spec.in_bounds(si):
-        return u.to_si(value, unit, temperature_c=temperature_c) if unit.kind == "angle" else si
     got = _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
     if not math.isfinite(si):
         problems.add(path, ("filled value " if filled else "") + f"is out of range after conversion (got {got})"
                      + where)
         return None
-    message = ("filled value " if filled else "") + spec.bounds_text() + (f": {spec.note}" if spec.note else "")
+    settled = spec.settle(value, si, lambda bound: u.from_si(bound, unit, temperature_c=temperature_c, wrap=False))
+    if settled is not None:
+        if unit.kind == "angle":
+            return u.to_si(value, unit, temperature_c=temperature_c) if settled == si else settled % 360.0
+        return settled
+    message = ("filled value " if filled else "") + spec.bounds_text(si) + (f": {spec.note}" if spec.note else "")
     problems.add(path, f"{message} (got {got}){where}")
     return None
 
@@ -170,15 +174,17 @@ class CaseBuilder:
             elif name == "num_ports":
                 si[name] = value if spec.in_bounds(value) else None
                 if si[name] is None:
-                    self.problems.add(path, "must be a positive whole number", value)
+                    self.problems.add(path, "must be a positive whole number" if value < 1 else
+                                      f"must be a whole number, {spec.bounds_text()}", value)
             elif unit.rule in _NEEDS_TEMPERATURE and si.get("temperature") is None:
                 si[name] = None                       # the temperature problem is reported already
             else:
                 si[name] = check(spec, value, unit, path, self.problems, temperature_c=si.get("temperature"),
                                  column=1 if series is not None else None)
         if si["num_ports"] is not None and si["num_ports"] > 1 and si["port_spacing"] is not None \
-                and si["port_spacing"] <= 0:
-            self.problems.add("diffuser.port_spacing", "must be > 0 when num_ports > 1",
+                and si["port_spacing"] < MIN_PORT_SPACING:
+            rule = "> 0" if si["port_spacing"] <= 0 else f">= {MIN_PORT_SPACING:g} m"
+            self.problems.add("diffuser.port_spacing", f"must be {rule} when num_ports > 1",
                               self.diffuser.port_spacing if self.diffuser.port_spacing is not None else 0)
             si["port_spacing"] = None
         si["isopleth"] = self._isopleth(si.get("temperature"))

@@ -5,15 +5,23 @@ Validation (`validate.py`), the part classes (`parts.py`), `json_schema()` and, 
 and the notebook forms all read these tables, so a new field is added once.
 
 Bounds (`minimum`, `exclusive_minimum`, …) are in the SI unit of the field's kind and are checked after unit
-conversion; conditional rules (port spacing with several ports, TPB coast bin, …) live in `validate.py`.
+conversion; conditional rules (port spacing with several ports, TPB coast bin, …) live in `normalise.py` and
+`build.py`. Every numeric field has a physically meaningful range (the constants below), wide enough for any
+real outfall and narrow enough that the model stays finite for every accepted value. A value that meets an
+inclusive bound to the precision it was written with (1.5708 rad for 90°) is accepted as the bound itself.
+`LIMITS` lists these ranges and the engine's own bounds on work (steps, far-field rows, ambient layers).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, Callable
 
 from .. import units as u
 from ..engine import types as et
+
+
+PRECISE_DIGITS = 3     # significant digits from which a value is read as rounded (FieldSpec.settle)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,10 @@ class FieldSpec:
     legacy_key: str | None = None
     note: str = ""
     description: str = ""
+    # (unit rule, minimum, maximum, unit label) for units whose SI value is another quantity (ly/hr decay:
+    # the solar radiation itself)
+    rule_bounds: tuple[tuple[str, float, float, str], ...] = ()
+    bounds_unit: str = ""       # the unit of the bounds when it is not the kind's SI unit
 
     @property
     def default_unit(self) -> str:
@@ -53,11 +65,15 @@ class FieldSpec:
     def allowed_units(self) -> tuple[str, ...]:
         return self.units or tuple(u.unit_labels(self.kind))
 
-    def bounds_text(self) -> str:
-        """The bounds as a phrase, e.g. 'must be > 0' or 'must be between -2 and 100 °C'."""
+    def bounds_text(self, value: "float | None" = None) -> str:
+        """The bounds as a phrase, e.g. 'must be > 0' or 'must be between -2 and 100 °C'. For a `value` (SI)
+        at or below an exclusive minimum (0 where zero is meaningless) only that bound is named."""
+        if value is not None and self.exclusive_minimum is not None and value <= self.exclusive_minimum:
+            return f"must be > {self.exclusive_minimum:g}"
         low = self.minimum if self.minimum is not None else self.exclusive_minimum
         high = self.maximum if self.maximum is not None else self.exclusive_maximum
-        unit = "" if self.kind in ("unitless", "isopleth") or not (low or high) else " " + self.default_unit
+        unit = "" if self.kind in ("unitless", "isopleth") or not (low or high) else " " + (self.bounds_unit
+                                                                                          or self.default_unit)
         if low is not None and high is not None:
             if self.minimum is not None and self.maximum is not None:
                 return f"must be between {low:g} and {high:g}{unit}"
@@ -75,6 +91,58 @@ class FieldSpec:
                     or (self.maximum is not None and value > self.maximum)
                     or (self.exclusive_minimum is not None and value <= self.exclusive_minimum)
                     or (self.exclusive_maximum is not None and value >= self.exclusive_maximum))
+
+    def for_rule(self, rule: str) -> "FieldSpec":
+        """The spec whose bounds apply to a value in a unit of this conversion rule."""
+        for name, low, high, unit in self.rule_bounds:
+            if name == rule:
+                return FieldSpec(name=self.name, section=self.section, label=self.label, kind=self.kind,
+                                 type=self.type, minimum=low, maximum=high, note=self.note, bounds_unit=unit)
+        return self
+
+    def settle(self, given: float, si: float, to_given_unit: Callable[[float], float]) -> "float | None":
+        """`si` (the SI value of `given`) if it is in bounds; the bound itself if `si` breaks an inclusive
+        bound that `given` meets to the precision it was written with (1.5708 rad -> 90°, 28.4 °F -> -2 °C);
+        else None. `to_given_unit` converts an SI value to the unit `given` is in. A value written with
+        fewer than PRECISE_DIGITS significant digits (0, 2, 1.6) is taken as exact."""
+        if self.in_bounds(si):
+            return si
+        for bound, broken in ((self.minimum, self.minimum is not None and si < self.minimum),
+                              (self.maximum, self.maximum is not None and si > self.maximum)):
+            if broken:
+                try:
+                    written = Decimal(repr(float(given)))
+                    if len(written.normalize().as_tuple().digits) < PRECISE_DIGITS:
+                        return None
+                    bound_as_given = Decimal(repr(float(to_given_unit(bound))))
+                    if bound_as_given.quantize(Decimal(1).scaleb(written.as_tuple().exponent)) == written:
+                        return bound
+                except (ArithmeticError, ValueError):       # decimal.InvalidOperation is an ArithmeticError
+                    return None
+        return None
+
+
+# Physically meaningful ranges (SI) shared by several fields
+MAX_DEPTH = 12_000.0                # m: port depth, layer depth, ceiling (deeper than any ocean trench)
+MIN_PORT_DEPTH = 0.01               # m
+MIN_DIAMETER, MAX_DIAMETER = 1e-4, 20.0    # m: port diameter
+MIN_PORT_SPACING = 1e-3             # m: port spacing when there are several ports
+MAX_LENGTH = 1e7                    # m: coordinates, spacing, mixing zone, far-field increment, channel
+MAX_SPEED = 10.0                    # m/s: ambient and far-field currents (twice the fastest tidal races)
+MIN_FLOW, MAX_FLOW = 1e-9, 1e5      # m³/s: total effluent flow
+MAX_SALINITY = 300.0                # psu: hypersaline brines
+MIN_TEMPERATURE, MAX_TEMPERATURE = -2.0, 100.0     # °C
+MAX_CONCENTRATION = 1e12            # kg/kg (col/dl counts are not scaled, so they need room)
+MAX_DECAY_RATE = 0.01               # s⁻¹ = 864 d⁻¹ (T90 of 4 minutes)
+MAX_LIGHT = 1000.0                  # ly/hr: surface solar radiation for the bacteria models (spec §3)
+MAX_DIFFUSIVITY = 1.0               # m^(2/3)/s: far-field 4/3-law coefficient (typical 3e-4 … 1e-2)
+ANGLE_RANGE = dict(minimum=-360.0, maximum=360.0)    # deg, before wrapping
+MAX_PORTS = 10_000
+MAX_AMBIENT_LAYERS = 10_000         # layers of the ambient table and levels of an ambient series
+MAX_DILUTION = 1e12
+# time-series cases (legacy §7: an unbounded end time never finishes); `max_cases=` of Case overrides it
+MAX_CASES = 100_000
+MAX_TIME = 1e15                     # s: time-series times (keeps the tidal-buildup travel finite)
 
 
 def _fields(section: str, *specs: tuple) -> dict[str, FieldSpec]:
@@ -104,24 +172,28 @@ MODEL_FIELDS: dict[str, FieldSpec] = _fields(
        **_FLAG),
     _f("tidal_pollution_buildup", "Tidal pollution buildup", legacy_key="modelConfigType",
        description="Run the tidal pollution buildup model (spec §11); exclusive with Brooks.", **_FLAG),
-    _f("tpb_channel_width", "TPB channel width", kind="length", default=1e6, exclusive_minimum=0.0,
+    _f("tpb_channel_width", "TPB channel width", kind="length", default=1e6, exclusive_minimum=0.0, minimum=0.1,
+       maximum=1e6,
        legacy_key="tidalPollutantBuildup.channel_width",
        description="Channel width; replaced by 1e6 m unless TPB is on (spec §1.1)."),
     _f("tpb_segment_length", "TPB segment length", kind="length", default=50.0, exclusive_minimum=0.0,
+       minimum=0.1, maximum=1e5,
        legacy_key="tidalPollutantBuildup.segment_length", description="TPB bin length."),
-    _f("tpb_upstream_dir", "TPB upstream direction", kind="angle", default=90.0,
+    _f("tpb_upstream_dir", "TPB upstream direction", kind="angle", default=90.0, **ANGLE_RANGE,
        legacy_key="tidalPollutantBuildup.upstream_dir", description="Channel upstream direction."),
-    _f("tpb_coast_bin", "TPB coast bin", type="int", default=0, minimum=0.0,
+    _f("tpb_coast_bin", "TPB coast bin", type="int", default=0, minimum=0.0, maximum=99.0,
        legacy_key="tidalPollutantBuildup.coast_bin", description="Coast bin; an integer 10..99 when TPB is on."),
     _f("tpb_coast_concentration", "TPB coast concentration", kind="concentration", default=0.0, minimum=0.0,
+       maximum=MAX_CONCENTRATION,
        legacy_key="tidalPollutantBuildup.coast_concentration", description="Coast concentration (kg/kg)."),
-    _f("tpb_mixing_zone_ceil", "TPB mixing zone depth", kind="length", default=0.0, minimum=0.0,
+    _f("tpb_mixing_zone_ceil", "TPB mixing zone depth", kind="length", default=0.0, minimum=0.0, maximum=MAX_DEPTH,
        legacy_key="tidalPollutantBuildup.mixing_zone_ceil",
        description="Mixing zone depth; only produces the 'ceiling' status."),
     _f("brooks_far_field", "Brooks far field", legacy_key="modelConfigType",
        description="Run the Brooks far-field model (spec §10); exclusive with TPB.", **_FLAG),
-    _f("ff_increment", "Far-field increment", kind="length", default=100.0, exclusive_minimum=0.0,
-       legacy_key="farfieldCoeff", description="Far-field output spacing."),
+    _f("ff_increment", "Far-field increment", kind="length", default=100.0, exclusive_minimum=0.0, minimum=1e-6,
+       maximum=MAX_LENGTH, legacy_key="farfieldCoeff",
+       description=f"Far-field output spacing (at most {et.MAX_FF_ROWS} far-field rows per case are written)."),
     _f("estimate_ff_background", "Estimate far-field background", legacy_key="estimateFarfieldBackground",
        description="Far-field background estimate (spec §10.4).", **_FLAG),
     _f("output_all_ff_increments", "Output all far-field time increments",
@@ -130,11 +202,13 @@ MODEL_FIELDS: dict[str, FieldSpec] = _fields(
     _f("farfield_diffusivity", "Far-field diffusivity", type="enum", default="CONSTANT",
        choices=et.FARFIELD_DIFFUSIVITIES, legacy_key="farfieldDiffusivity",
        description="Constant eddy diffusivity or the 4/3 power law (spec §10.2)."),
-    _f("contraction_coeff", "Port contraction coefficient", default=1.0, exclusive_minimum=0.0, maximum=1.0,
+    _f("contraction_coeff", "Port contraction coefficient", default=1.0, exclusive_minimum=0.0, minimum=0.1,
+       maximum=1.0,
        legacy_key="diffPortContCoeff", description="Port contraction coefficient (spec §6.1)."),
-    _f("light_absorb_coeff", "Light absorption coefficient", default=0.16, exclusive_minimum=0.0,
+    _f("light_absorb_coeff", "Light absorption coefficient", default=0.16, exclusive_minimum=0.0, maximum=100.0,
        legacy_key="lightAbsorpCoeff", description="Only used by the light-dependent bacteria rates (spec §3)."),
-    _f("aspiration_coeff", "UM3 aspiration coefficient", default=0.1, exclusive_minimum=0.0,
+    _f("aspiration_coeff", "UM3 aspiration coefficient", default=0.1, exclusive_minimum=0.0, minimum=0.001,
+       maximum=1.0,
        legacy_key="um3AspCoeff", description="Shear-entrainment coefficient (spec §7.1)."),
     _f("bacteria_model", "Bacteria model", type="enum", default="COLIFORM_MANCINI", choices=et.BACTERIA_MODELS,
        legacy_key="bacterialModelValue", description="Bacteria decay model for ly/hr decay rates (spec §3)."),
@@ -146,79 +220,101 @@ MODEL_FIELDS: dict[str, FieldSpec] = _fields(
        choices=et.MAX_REVERSALS, legacy_key="maxReverals", description="Stop criterion (spec §6.2, §7.6)."),
     _f("stop_on_bottom_hit", "Stop on bottom hit", legacy_key="stopOnBottomHit", **_FLAG),
     _f("dont_stop_on_surface_hit", "Don't stop on surface hit", legacy_key="dontStopOnSurfaceHit", **_FLAG),
-    _f("max_dilution", "Maximum dilution reported", default=10000.0, exclusive_minimum=0.0,
+    _f("max_dilution", "Maximum dilution reported", default=10000.0, exclusive_minimum=0.0, maximum=MAX_DILUTION,
        legacy_key="maxDilutionReported", description="Stop when the dilution exceeds this."),
-    _f("write_step_freq", "Write step frequency", type="int", default=100, minimum=1.0,
+    _f("write_step_freq", "Write step frequency", type="int", default=100, minimum=1.0, maximum=1e6,
        legacy_key="writeStepFreq", description="Write a regular output row every N steps."),
-    _f("elevation_proj_plane", "Elevation projection plane", kind="angle", default=0.0,
+    _f("elevation_proj_plane", "Elevation projection plane", kind="angle", default=0.0, **ANGLE_RANGE,
        description="Graphics only."),
     _f("use_shore_vector", "Use shore vector", legacy_key="useShoreVector", **_FLAG),
-    _f("dist_to_shore", "Distance to shore", kind="length", default=7250.0, minimum=0.0, legacy_key="distToShore"),
-    _f("dir_to_shore", "Direction to shore", kind="angle", default=58.0, legacy_key="dirToShore"),
+    _f("dist_to_shore", "Distance to shore", kind="length", default=7250.0, minimum=0.0, maximum=MAX_LENGTH,
+       legacy_key="distToShore"),
+    _f("dir_to_shore", "Direction to shore", kind="angle", default=58.0, **ANGLE_RANGE, legacy_key="dirToShore"),
 )
 
 # spec §1.2 and reference README "diffuser.values"; a missing value is 0 unless 0 is invalid
 DIFFUSER_FIELDS: dict[str, FieldSpec] = _fields(
     "diffuser",
-    _f("diameter", "Port diameter", kind="length", required=True, exclusive_minimum=0.0,
+    _f("diameter", "Port diameter", kind="length", required=True, exclusive_minimum=0.0, minimum=MIN_DIAMETER,
+       maximum=MAX_DIAMETER,
        legacy_key="port_diameter"),
-    _f("offset_x", "Source x coordinate", kind="length", default=0.0, legacy_key="source_x_coord"),
-    _f("offset_y", "Source y coordinate", kind="length", default=0.0, legacy_key="source_y_coord"),
+    _f("offset_x", "Source x coordinate", kind="length", default=0.0, minimum=-MAX_LENGTH, maximum=MAX_LENGTH,
+       legacy_key="source_x_coord"),
+    _f("offset_y", "Source y coordinate", kind="length", default=0.0, minimum=-MAX_LENGTH, maximum=MAX_LENGTH,
+       legacy_key="source_y_coord"),
     _f("vertical_angle", "Vertical angle", kind="angle", default=0.0, minimum=-90.0, maximum=90.0,
        units=("deg", "rad"), legacy_key="vertical_angle", description="Elevation above horizontal."),
-    _f("horizontal_angle", "Horizontal angle", kind="angle", default=0.0, legacy_key="horizontal_angle",
+    _f("horizontal_angle", "Horizontal angle", kind="angle", default=0.0, **ANGLE_RANGE, legacy_key="horizontal_angle",
        description="Counter-clockwise from east (deg/rad) or compass bearing (s-deg/s-rad)."),
-    _f("num_ports", "Number of ports", type="int", default=1, minimum=1.0, legacy_key="num_of_ports"),
-    _f("port_spacing", "Port spacing", kind="length", default=0.0, minimum=0.0, legacy_key="port_spacing",
-       description="Needed (> 0) when there is more than one port."),
+    _f("num_ports", "Number of ports", type="int", default=1, minimum=1.0, maximum=MAX_PORTS, legacy_key="num_of_ports"),
+    _f("port_spacing", "Port spacing", kind="length", default=0.0, minimum=0.0, maximum=1000.0,
+       legacy_key="port_spacing",
+       description="Needed (at least 1 mm) when there is more than one port."),
     _f("acute_mixing_zone", "Acute mixing zone distance", kind="length", default=0.0, minimum=0.0,
-       legacy_key="mix_zone_distance", description="0 means no mixing-zone stop (spec §13 item 12)."),
+       maximum=MAX_LENGTH, legacy_key="mix_zone_distance", description="0 means no mixing-zone stop (spec §13 item 12)."),
     _f("isopleth", "Isopleth value", kind="isopleth", default=0.0, legacy_key="isopleth_val",
        description="In the units of the quantity named by the isopleth type (units.isopleth): the effluent "
                    "concentration, salinity or temperature, or the ambient current speed."),
-    _f("depth", "Port depth", kind="length", required=True, exclusive_minimum=0.0, timeseries=True,
-       legacy_key="port_depth"),
-    _f("effluent_flow", "Effluent flow", kind="flow", required=True, exclusive_minimum=0.0, timeseries=True,
-       legacy_key="effluent_flow", description="Total flow of all ports."),
-    _f("salinity", "Effluent salinity", kind="salinity", default=0.0, minimum=0.0, timeseries=True,
-       legacy_key="effluent_salinity"),
-    _f("temperature", "Effluent temperature", kind="temperature", default=0.0, minimum=-2.0, maximum=100.0,
-       timeseries=True, legacy_key="effluent_temp", note="a sanity range"),
+    _f("depth", "Port depth", kind="length", required=True, exclusive_minimum=0.0, minimum=MIN_PORT_DEPTH,
+       maximum=MAX_DEPTH,
+       timeseries=True, legacy_key="port_depth"),
+    _f("effluent_flow", "Effluent flow", kind="flow", required=True, exclusive_minimum=0.0, minimum=MIN_FLOW,
+       maximum=MAX_FLOW,
+       timeseries=True, legacy_key="effluent_flow", description="Total flow of all ports."),
+    _f("salinity", "Effluent salinity", kind="salinity", default=0.0, minimum=0.0, maximum=MAX_SALINITY,
+       timeseries=True, legacy_key="effluent_salinity"),
+    _f("temperature", "Effluent temperature", kind="temperature", default=0.0, minimum=MIN_TEMPERATURE,
+       maximum=MAX_TEMPERATURE, timeseries=True, legacy_key="effluent_temp", note="a sanity range"),
     _f("concentration", "Effluent concentration", kind="concentration", required=True, exclusive_minimum=0.0,
-       timeseries=True, legacy_key="effluent_conc",
+       maximum=MAX_CONCENTRATION, timeseries=True, legacy_key="effluent_conc",
        note="the model refuses to run with a zero or negative concentration, spec §1.2"),
 )
 
 # spec §1.3 and reference README "ambient.layers"; missing values are filled by spec §5.2
 AMBIENT_FIELDS: dict[str, FieldSpec] = _fields(
     "ambient",
-    _f("z", "Depth or height", kind="length", required=True, minimum=0.0, legacy_key="depth_or_height",
+    _f("z", "Depth or height", kind="length", required=True, minimum=0.0, maximum=MAX_DEPTH,
+       legacy_key="depth_or_height",
        description="Depth below the surface, or height above the bottom when z_is_depth is false."),
-    _f("current_speed", "Current speed", kind="speed", minimum=0.0, timeseries=True, legacy_key="current_speed"),
-    _f("current_dir", "Current direction", kind="angle", timeseries=True, legacy_key="current_direction"),
-    _f("salinity", "Ambient salinity", kind="salinity", minimum=0.0, timeseries=True,
+    _f("current_speed", "Current speed", kind="speed", minimum=0.0, maximum=MAX_SPEED, timeseries=True,
+       legacy_key="current_speed"),
+    _f("current_dir", "Current direction", kind="angle", **ANGLE_RANGE, timeseries=True,
+       legacy_key="current_direction"),
+    _f("salinity", "Ambient salinity", kind="salinity", minimum=0.0, maximum=MAX_SALINITY, timeseries=True,
        legacy_key="ambient_salinity"),
-    _f("temperature", "Ambient temperature", kind="temperature", minimum=-2.0, maximum=100.0, timeseries=True,
-       legacy_key="ambient_temperature", note="a sanity range"),
-    _f("bg_conc", "Background concentration", kind="concentration", minimum=0.0, timeseries=True,
-       legacy_key="background_concentration", description="0 when no layer gives it."),
-    _f("decay_rate", "Pollutant decay rate", kind="decay_rate", minimum=0.0, timeseries=True,
-       legacy_key="pollution_decay_rate", description="0 when no layer gives it."),
-    _f("ff_velocity", "Far-field current speed", kind="speed", minimum=0.0, timeseries=True,
+    _f("temperature", "Ambient temperature", kind="temperature", minimum=MIN_TEMPERATURE, maximum=MAX_TEMPERATURE,
+       timeseries=True, legacy_key="ambient_temperature", note="a sanity range"),
+    _f("bg_conc", "Background concentration", kind="concentration", minimum=0.0, maximum=MAX_CONCENTRATION,
+       timeseries=True, legacy_key="background_concentration", description="0 when no layer gives it."),
+    _f("decay_rate", "Pollutant decay rate", kind="decay_rate", minimum=0.0, maximum=MAX_DECAY_RATE,
+       timeseries=True, legacy_key="pollution_decay_rate", rule_bounds=(("light", 0.0, MAX_LIGHT, "ly/hr"),),
+       description="0 when no layer gives it. In ly/hr: the surface solar radiation (0 to 1000 ly/hr)."),
+    _f("ff_velocity", "Far-field current speed", kind="speed", minimum=0.0, maximum=MAX_SPEED, timeseries=True,
        legacy_key="far_field_curr_speed", description="Needed with Brooks; else 0 when no layer gives it."),
-    _f("ff_dir", "Far-field current direction", kind="angle", timeseries=True, legacy_key="far_field_curr_dir"),
-    _f("ff_diff_coeff", "Far-field diffusion coefficient", kind="diffusivity", minimum=0.0, timeseries=True,
-       legacy_key="far_field_diff_coeff"),
+    _f("ff_dir", "Far-field current direction", kind="angle", **ANGLE_RANGE, timeseries=True,
+       legacy_key="far_field_curr_dir"),
+    _f("ff_diff_coeff", "Far-field diffusion coefficient", kind="diffusivity", minimum=0.0, maximum=MAX_DIFFUSIVITY,
+       timeseries=True, legacy_key="far_field_diff_coeff"),
 )
 AMBIENT_VARIABLES = et.AMBIENT_VARIABLES
 assert tuple(AMBIENT_FIELDS)[1:] == AMBIENT_VARIABLES
 
+# The bounds on the work one case can take (README "Limits"): the input layer enforces the first two with an
+# error, the engine stops at the others with a memo (steps: the "max iterations" status of spec §7.6).
+LIMITS: dict[str, int] = {
+    "ambient_layers": MAX_AMBIENT_LAYERS,     # layers of the ambient table, levels of an ambient series
+    "cases": MAX_CASES,
+    "near_field_steps": et.MAX_STEPS,
+    "far_field_steps": et.MAX_FF_STEPS,
+    "far_field_rows": et.MAX_FF_ROWS,
+}
+
 # reference README "timeseries" (spec §12)
 TIMESERIES_FIELDS: dict[str, FieldSpec] = _fields(
     "timeseries",
-    _f("start_time", "Start time", kind="time", default=0.0, minimum=0.0, legacy_key="start_time"),
-    _f("end_time", "End time", kind="time", required=True, minimum=0.0, legacy_key="end_time"),
-    _f("time_increment", "Time increment", kind="time", required=True, exclusive_minimum=0.0,
+    _f("start_time", "Start time", kind="time", default=0.0, minimum=0.0, maximum=MAX_TIME, legacy_key="start_time"),
+    _f("end_time", "End time", kind="time", required=True, minimum=0.0, maximum=MAX_TIME, legacy_key="end_time"),
+    _f("time_increment", "Time increment", kind="time", required=True, exclusive_minimum=0.0, maximum=MAX_TIME,
        legacy_key="time_increment"),
 )
 SERIES_FIELDS: dict[str, FieldSpec] = _fields(

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .. import units as u
-from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, DIFFUSER_SERIES, EXTRAPOLATION_MODES, MODEL_FIELDS,
-                     OUTPUT_FIELDS, SERIES_FIELDS, TIMESERIES_FIELDS, FieldSpec)
+from .fields import (AMBIENT_FIELDS, DIFFUSER_FIELDS, DIFFUSER_SERIES, EXTRAPOLATION_MODES, MAX_AMBIENT_LAYERS,
+                     MAX_CASES, MODEL_FIELDS, OUTPUT_FIELDS, SERIES_FIELDS, TIMESERIES_FIELDS, FieldSpec)
 from .parts import (AmbientLayer, AmbientProfile, AmbientSeries, Diffuser, DiffuserSeries, ModelSettings,
                     OutputOptions, Problems, Timeseries, fmt, layer_from_dict)
 
 INVALID = object()       # a value that was reported as a problem
-# Time-series case count limit (legacy §7: an unbounded end time never finishes). This is the default;
-# `Case(..., max_cases=N)`, `Case.load(source, max_cases=N)` and `Case.from_dict(data, max_cases=N)` override it.
-MAX_CASES = 100_000
+# MAX_CASES (fields.py) is the default time-series case limit; `Case(..., max_cases=N)`,
+# `Case.load(source, max_cases=N)` and `Case.from_dict(data, max_cases=N)` override it.
 MAX_CSV_PROBLEMS = 10    # per series: CSV cell and range problems listed before "… more" (a bad file is long)
 
 
@@ -104,8 +103,12 @@ def model(settings: Any, problems: Problems) -> Any:
     for name, spec in MODEL_FIELDS.items():
         raw = getattr(settings, name)
         value = values[name] = _value(spec, raw, f"model.{name}", problems)
-        if spec.type in ("float", "int") and not spec.in_bounds(value):
-            problems.add(f"model.{name}", spec.bounds_text(), raw)
+        if spec.type in ("float", "int"):
+            settled = spec.settle(value, value, lambda bound: bound)     # model parameters are SI
+            if settled is None:
+                problems.add(f"model.{name}", spec.bounds_text(value), raw)
+            else:
+                values[name] = int(settled) if spec.type == "int" else settled
     if values["tidal_pollution_buildup"]:
         if not 10 <= values["tpb_coast_bin"] <= 99:        # spec §1.1
             problems.add("model.tpb_coast_bin", "must be an integer 10..99 when tidal_pollution_buildup is on",
@@ -193,6 +196,11 @@ def ambient(part: Any, problems: Problems) -> tuple[AmbientProfile, dict[str, "u
     if not isinstance(raw_layers, (list, tuple)):
         problems.add("ambient.layers", "must be a list of layers", raw_layers)
         raw_layers, usable = [], False
+    too_many = len(raw_layers) > MAX_AMBIENT_LAYERS
+    if too_many:
+        problems.add("ambient.layers", f"at most {MAX_AMBIENT_LAYERS} layers are allowed",
+                     _Text(f"{len(raw_layers)} layers"))
+        raw_layers, usable = [], False
     for i, layer in enumerate(raw_layers):
         if isinstance(layer, Mapping):
             layer = layer_from_dict(layer, problems, f"ambient.layers[{i}]")
@@ -209,7 +217,7 @@ def ambient(part: Any, problems: Problems) -> tuple[AmbientProfile, dict[str, "u
             if name == "z" and value in (None, INVALID):
                 usable = False
         layers.append(AmbientLayer(**values))
-    if len(raw_layers) < 2:
+    if len(raw_layers) < 2 and not too_many:
         problems.add("ambient.layers", "at least 2 layers are needed", len(raw_layers))
         usable = False
     # spec §1.3: ordered from the surface down, z >= 0, no two layers at one depth
@@ -410,6 +418,10 @@ def _series_shape(group: str, rows: list, data: SeriesData, problems: Problems) 
     if len(levels) < 2:
         problems.add(f"{source} line 1", "needs at least 2 depth levels", len(levels))
         ok = False
+    if len(levels) > MAX_AMBIENT_LAYERS:
+        problems.add(f"{source} line 1", f"at most {MAX_AMBIENT_LAYERS} depth levels are allowed",
+                     _Text(f"{len(levels)} levels"))
+        return False
     if all(level is not None for level in levels):
         for column, (a, b) in enumerate(zip(levels, levels[1:]), start=2):
             if b == a:
@@ -457,7 +469,7 @@ def _case_times(part: Any, problems: Problems, max_cases: "int | None") -> tuple
         labels[name] = value
         seconds = u.to_si(value, time_unit)
         if not math.isfinite(seconds) or not spec.in_bounds(seconds):
-            problems.add(f"timeseries.{name}", spec.bounds_text(), value)
+            problems.add(f"timeseries.{name}", spec.bounds_text(seconds), value)
             seconds = None
         times[name] = seconds
     case_times: list[float] = []
