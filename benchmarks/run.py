@@ -1,7 +1,7 @@
 """Speed and memory targets of vp-jupyter, measured (never asserted in the test suite).
 
     python benchmarks/run.py            every target
-    python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, sweep, limits)
+    python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, loop, sweep, limits)
 
 Prints one line per target: name, measured value, target, PASS/FAIL. Needs ../shared/reference beside
 the repository for the reference cases (targets that need it say so and are skipped otherwise).
@@ -109,6 +109,7 @@ class Server:
             [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.dir}",
              "--ServerApp.jpserver_extensions={'vp_jupyter': True}", "--VisualPlumesApp.max_workers=2",
+             "--VisualPlumesApp.max_concurrent_runs_per_user=16",
              *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -210,12 +211,50 @@ def year_through_api(server: Server) -> None:
     report("memory: peak RSS server + workers, 8760 run", f"{peak / 2**20:.0f} MiB", "< 1024 MiB", ok and peak < 2**30)
 
 
+def series_case(hours: int) -> dict:
+    """A one-port case with an hourly effluent-flow series of `hours` cases (no reference data needed)."""
+    return {"name": "loop latency", "model": {"write_step_freq": 50},
+            "diffuser": {"values": {"diameter": 0.2, "vertical_angle": 30.0, "horizontal_angle": 0.0, "num_ports": 1,
+                                    "acute_mixing_zone": 100.0, "depth": 20.0, "salinity": 1.0, "temperature": 20.0,
+                                    "concentration": 1e-4}, "units": {}},
+            "ambient": {"units": {}, "layers": [
+                {"z": 0.0, "current_speed": 0.1, "current_dir": 0.0, "salinity": 33.0, "temperature": 15.0},
+                {"z": 30.0, "salinity": 33.5, "temperature": 12.0}]},
+            "timeseries": {"start_time": 0, "end_time": hours - 1, "time_increment": 1, "units": "hr",
+                           "diffuser": {"effluent_flow": {"increment_hours": 1, "units": "m3/s",
+                                                          "csv": "0.04\n0.05\n0.06\n"}}}}
+
+
+def loop_latency(server: Server) -> None:
+    """How long Jupyter's own `api/status` takes while 8 runs of 400 cases keep every worker busy."""
+    body = json.dumps(series_case(400)).encode()
+    ids = [json.loads(server.request("/visualplumes/api/runs", body, {"Content-Type": "application/json"}))["id"]
+           for _ in range(8)]
+    latencies = []
+    while True:
+        start = time.perf_counter()
+        server.get("/api/status")
+        latencies.append(time.perf_counter() - start)
+        statuses = [json.loads(server.get(f"/visualplumes/api/runs/{run_id}"))["status"] for run_id in ids]
+        if not any(status in ("queued", "running") for status in statuses):
+            break
+        time.sleep(0.05)
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000.0
+    report("server: event-loop latency while runs execute, p99", f"{p99:.0f} ms ({len(latencies)} probes)",
+           "<= 100 ms", p99 <= 100.0)
+    report("server: event-loop latency while runs execute, max", f"{latencies[-1] * 1000.0:.0f} ms", "<= 250 ms",
+           latencies[-1] <= 0.25)
+
+
 def server_targets(which: set[str]) -> None:
     with Server() as server:
         if "legacy" in which:
             legacy_round_trip(server)
         if "year" in which:
             year_through_api(server)
+        if "loop" in which:
+            loop_latency(server)
 
 
 def sweep() -> None:
@@ -266,13 +305,13 @@ def limits() -> None:
 
 
 def main(argv: list[str]) -> int:
-    which = set(argv) or {"engine", "cold", "legacy", "year", "sweep", "limits"}
+    which = set(argv) or {"engine", "cold", "legacy", "year", "loop", "sweep", "limits"}
     print(f"vp-jupyter benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if "engine" in which:
         engine()
     if "cold" in which:
         cold()
-    if which & {"legacy", "year"}:
+    if which & {"legacy", "year", "loop"}:
         server_targets(which)
     if "sweep" in which:
         sweep()

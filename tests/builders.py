@@ -5,8 +5,8 @@ This module owns:
 - case builders: `complete_case` (every field given, optional hourly flow series and Brooks far field; used
   by test_runner and test_store) and `minimal_case` (a small valid case, model defaults; used by test_inputs
   and test_timeseries). Each test module binds its own case name, which some tests check.
-- legacy wire helpers: `multipart` (a browser's FormData body) and `decode_twice` (the double-encoded
-  legacy success body).
+- legacy wire helpers: `multipart` (a browser's FormData body), `stream_upload` (a large multipart body
+  streamed to a server, never held by the client) and `decode_twice` (the double-encoded legacy success body).
 - store and file helpers: `env_store` (the per-test store conftest sets in $VP_JUPYTER_STORE) and
   `write_case` (a case as a JSON file).
 - `require(test, missing)`: skip a test whose tools are missing, but fail it in CI (`CI=true`), where
@@ -21,6 +21,7 @@ free of test-time state and of imports beyond the package and its dependencies.
 """
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -28,6 +29,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -93,6 +95,38 @@ def multipart(form: dict[str, str], files: dict[str, bytes] | None = None) -> tu
         out.write(body + b"\r\n")
     out.write(f"--{boundary}--\r\n".encode())
     return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def stream_upload(url: str, size: int, *, chunked: bool, project: str, headers: dict | None = None,
+                  timeout: float = 600) -> tuple[int, bytes]:
+    """POST to `url` a multipart body of `size` bytes (the `projectData` part, then a CSV file part of an
+    unknown field filling the rest), streamed from a generator so the client never holds it; chunked, or with
+    Content-Length. (status, body) of the answer."""
+    boundary = "vpUpload" + uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="projectData"\r\n\r\n{project}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="notes-diffuser-file"; filename="notes.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def pieces():
+        yield head
+        left, row = size - len(head) - len(tail), b"0.05\n" * 13_000
+        while left > 0:
+            yield row[:left]
+            left -= len(row)
+        yield tail
+
+    parsed = urlsplit(url)
+    all_headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})}
+    if not chunked:
+        all_headers["Content-Length"] = str(size)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    try:
+        connection.request("POST", parsed.path, body=pieces(), headers=all_headers, encode_chunked=chunked)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def decode_twice(body: str | bytes):

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import multipart, require
+from builders import multipart, require, stream_upload
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -506,6 +506,21 @@ def legacy_runs(service) -> dict[str, str]:
                                    headers={"Content-Type": content_type}, timeout=RUN_S)
         runs[name] = _legacy_output_id(response)
     return runs
+
+
+@pytest.mark.parametrize("size, chunked", [(25_000_000, True), (200_000_000, False)],
+                         ids=["chunked-25MB", "content-length-200MB"])
+def test_oversized_uploads_through_the_proxy_get_the_services_json_answer(service, size, chunked) -> None:
+    """The service refuses while the body streams and reads the rest, so the proxy relays its JSON answer
+    (a connection closed mid-upload would become the proxy's HTML 503)."""
+    token = {"Authorization": f"token {service.token('alice')}"}
+    status, body = stream_upload(f"{service.service}/app/run_analysis", size, chunked=chunked, project="{}",
+                                 headers=token)
+    assert status == 200, body[:300]
+    payload = json.loads(body)
+    assert payload["success"] is False and "Upload too large" in payload["error"], payload
+    status, body = stream_upload(f"{service.service}/api/runs", size, chunked=chunked, project="{}", headers=token)
+    assert status == 413 and "exceeds the limit" in json.loads(body)["error"], body[:300]
 
 
 def test_service_needs_a_hub_identity_with_its_access_scope(service) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -32,7 +33,7 @@ from tornado.testing import bind_unused_port                      # noqa: E402
 from traitlets.config import Config                               # noqa: E402
 
 import vp_jupyter as vp                                           # noqa: E402
-from builders import decode_twice, multipart                      # noqa: E402
+from builders import decode_twice, multipart, stream_upload       # noqa: E402
 from conftest import reference_case                               # noqa: E402
 from test_server import EXAMPLES, example_request, series_case, small_case  # noqa: E402
 from vp_jupyter.client import ServiceError                        # noqa: E402
@@ -143,6 +144,7 @@ class Deployment:
                 server.stop()
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result()
+        self.app.close_validator()
         self.app.runner.shutdown()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
@@ -557,6 +559,73 @@ def test_an_allowed_other_origin_gets_cors_headers_on_the_service_too(hub) -> No
     assert payload["success"] is False and "projectData" in payload["error"]
     assert response.headers["Access-Control-Allow-Origin"] == ui
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
+def test_a_preflight_to_the_service_says_vary_origin_once(hub) -> None:
+    ui = "http://ui.example:3001"
+    hub.app.allowed_origins = [ui]
+    try:
+        response = hub.fetch("app/run_analysis", method="OPTIONS",
+                             headers={"Origin": ui, "Access-Control-Request-Method": "POST"})
+    finally:
+        hub.app.allowed_origins = []
+    assert response.code == 200 and response.headers["Access-Control-Allow-Origin"] == ui
+    vary = [value.strip().lower() for line in response.headers.get_list("Vary") for value in line.split(",")]
+    assert vary.count("origin") == 1, response.headers.get_list("Vary")
+
+
+def test_a_logged_out_browser_on_an_allowed_origin_can_read_the_refusal(hub, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    body, content_type = multipart({"projectData": "{}"})
+    ui = "http://ui.example:3001"
+    hub.app.allowed_origins = [ui]
+    try:
+        response = hub.fetch("app/run_analysis", method="POST", body=body,
+                             headers={"Content-Type": content_type, "Origin": ui, "Sec-Fetch-Site": "cross-site"})
+    finally:
+        hub.app.allowed_origins = []
+    assert response.code == 401
+    assert response.headers["Access-Control-Allow-Origin"] == ui
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    payload = json.loads(response.body)
+    assert payload["success"] is False and "log in" in payload["error"] and PREFIX in payload["error"]
+    assert any("refused POST" in r.getMessage() and ui in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("origin", ["http://ui.example:3001.evil.example", "http://evil-ui.example:3001",
+                                    "http://ui.example:3002", "https://ui.example:3001", "http://ui.example",
+                                    "null"])
+def test_near_misses_of_an_allowed_origin_are_refused_on_the_service(hub, origin) -> None:
+    cookies = browser_login(hub, "app/")
+    body, content_type = multipart({"projectData": "{not json"})
+    hub.app.allowed_origins = ["http://ui.example:3001"]
+    try:
+        response = hub.fetch("app/run_analysis", method="POST", body=body, cookies=cookies,
+                             headers={"Content-Type": content_type, "Origin": origin, "Sec-Fetch-Site": "cross-site"})
+        preflight = hub.fetch("app/run_analysis", method="OPTIONS",
+                              headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+    finally:
+        hub.app.allowed_origins = []
+    for refused in (response, preflight):
+        assert refused.code == 403, (origin, refused.body)
+        assert json.loads(refused.body)["error"]
+        assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
+def test_oversized_uploads_to_the_service_get_its_json_answer(hub, chunked) -> None:
+    limit = hub.app.max_upload_bytes
+    hub.app.max_upload_bytes = 100_000
+    try:
+        token = {"Authorization": "token alice-token"}
+        status, body = stream_upload(hub.url + "app/run_analysis", 5_000_000, chunked=chunked, project="{}",
+                                     headers=token)
+        assert status == 200 and json.loads(body)["success"] is False
+        assert "Upload too large" in json.loads(body)["error"]
+        status, body = stream_upload(hub.url + "api/runs", 5_000_000, chunked=chunked, project="{}", headers=token)
+        assert status == 413 and "exceeds the limit of 100000 bytes" in json.loads(body)["error"]
+    finally:
+        hub.app.max_upload_bytes = limit
 
 
 def test_command_line_and_config_file(tmp_path, monkeypatch) -> None:

@@ -209,6 +209,7 @@ class VisualPlumesHubService(VisualPlumesSettings, Application):
             await stopping.wait()
         finally:
             server.stop()
+            self.close_validator()
             await loop.run_in_executor(None, self.runner.shutdown)
 
 

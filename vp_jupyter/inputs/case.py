@@ -64,6 +64,10 @@ class Case:
         for label, text in (("name", name), ("description", description)):
             if not isinstance(text, str):
                 problems.add(label, "must be a string", text)
+            elif not _encodable(text):      # it could never be saved (UTF-8) with the run
+                problems.add(label, "must be valid Unicode text (it holds a lone surrogate such as \\ud800)", text)
+        if source is not None and not _encodable(json.dumps(source, ensure_ascii=False, default=str)):
+            problems.add("source", "must be valid Unicode text (it holds a lone surrogate such as \\ud800)")
         self.name = name if isinstance(name, str) else ""
         self.description = description if isinstance(description, str) else ""
         self.source = dict(source) if isinstance(source, Mapping) else None
@@ -237,3 +241,12 @@ def _no_files(files: Any, where: Any) -> None:
     if files:
         raise CaseError([f"files: only a saved web-UI project takes time-series files this way; {where} is a case "
                          f"in the case format, which names its files in timeseries.<group>.<field>.file"])
+
+
+def _encodable(text: str) -> bool:
+    """Can `text` be written as UTF-8 (JSON escapes such as "\\ud800" give strings that cannot)?"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

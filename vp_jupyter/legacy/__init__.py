@@ -33,7 +33,7 @@ Where no decision exists the legacy rule is kept: unknown `similarityProfile` me
 from __future__ import annotations
 
 from .archive import RULE, archive_bytes, archive_members
-from .errors import STAGE_MESSAGES, LegacyError, error_body, error_message
+from .errors import STAGE_MESSAGES, LegacyError, error_body, error_message, request_error
 from .project import ProjectFiles, is_project, load_project, project_data, project_series_needed
 from .request import parse_run_request
 from .response import GRAPH_CASE_LIMIT, GRAPH_SERIES, success_body, success_object
@@ -42,8 +42,8 @@ from .wire import (CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_MAX_AGE, DOWNLOA
                    archive_filename, content_disposition, cors_headers, health_body, preflight_headers)
 
 __all__ = [
-    "LegacyError", "parse_run_request", "success_body", "success_object", "error_body", "error_message",
-    "health_body", "archive_bytes", "archive_members", "archive_filename", "content_disposition",
+    "LegacyError", "parse_run_request", "request_error", "success_body", "success_object", "error_body",
+    "error_message", "health_body", "archive_bytes", "archive_members", "archive_filename", "content_disposition",
     "cors_headers", "preflight_headers", "RUN_ANALYSIS_PATH", "DOWNLOAD_ZIP_PATH", "DOWNLOAD_ZIP_ROUTE",
     "SUCCESS_CONTENT_TYPE", "ERROR_CONTENT_TYPE", "HEALTH_CONTENT_TYPE", "ZIP_CONTENT_TYPE",
     "CORS_ALLOW_HEADERS", "CORS_ALLOW_METHODS", "CORS_MAX_AGE", "STAGE_MESSAGES", "GRAPH_SERIES",

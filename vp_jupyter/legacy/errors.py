@@ -38,6 +38,11 @@ class LegacyError(ValueError):
         super().__init__(self.message)
 
 
+def request_error(text: str) -> LegacyError:
+    """The error of a malformed request (Q17: the JSON error object, never an HTTP error page)."""
+    return LegacyError(f"{STAGE_MESSAGES[STAGE_REQUEST]} {text}", [text])
+
+
 def error_body(message: str) -> str:
     """The handled-error body of §4.1: a JSON *object* (not double-encoded), sent with HTTP 200."""
     text = message.strip() if isinstance(message, str) else str(message)

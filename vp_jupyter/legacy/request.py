@@ -7,36 +7,33 @@ from typing import Any, Mapping
 
 from ..inputs import Case
 from ..inputs.fields import AMBIENT_SERIES, DIFFUSER_SERIES
-from .errors import STAGE_DIFFUSER_FILES, STAGE_MESSAGES, STAGE_REQUEST, LegacyError
+from .errors import STAGE_DIFFUSER_FILES, request_error
 from .translate import case_from_project_data, series_key, text_of
 
 
 def project_data_of(form: Mapping[str, Any], files: Mapping[str, Any]) -> dict[str, Any]:
     """The decoded `projectData` object of a request (a form part, or a file part); LegacyError (Q17)."""
-    def fail(text: str) -> LegacyError:
-        return LegacyError(f"{STAGE_MESSAGES[STAGE_REQUEST]} {text}", [text])
-
     if "projectData" in form:
         raw = form["projectData"]
     elif "projectData" in files:       # sent as a file part (e.g. curl -F projectData=@case.json)
         raw = files["projectData"]
     else:
-        raise fail("projectData is missing: the request must have a form part named projectData holding the "
-                   "project JSON")
+        raise request_error("projectData is missing: the request must have a form part named projectData "
+                            "holding the project JSON")
     try:
         text = text_of(raw)
     except UnicodeDecodeError as err:
-        raise fail(f"projectData is not UTF-8 text (byte {err.start + 1})") from None
+        raise request_error(f"projectData is not UTF-8 text (byte {err.start + 1})") from None
     if not isinstance(text, str):
-        raise fail(f"projectData must be JSON text (got {type(text).__name__})")
+        raise request_error(f"projectData must be JSON text (got {type(text).__name__})")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise fail(f"projectData is not valid JSON ({err})") from None
+        raise request_error(f"projectData is not valid JSON ({err})") from None
     if not isinstance(data, dict):
         kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(
             type(data), "a number")
-        raise fail(f"projectData must be a JSON object (got {kind})")
+        raise request_error(f"projectData must be a JSON object (got {kind})")
     return data
 
 

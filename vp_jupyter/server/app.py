@@ -5,7 +5,7 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 
-from .handlers import handler_table
+from .handlers import extension_handlers
 from .paths import URL_PREFIX
 from .settings import VisualPlumesSettings
 
@@ -26,9 +26,10 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
         self.log.info("Visual Plumes: store %s, %s", self.store.root, self.describe_workers())
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handler_table(f"/{URL_PREFIX}"))
+        self.handlers.extend(extension_handlers(f"/{URL_PREFIX}"))
 
     async def stop_extension(self) -> None:
+        self.close_validator()
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.shutdown()

@@ -19,10 +19,13 @@ or login cookie); a browser request from another origin is accepted only from th
 origins (echoed with credentials, never `*`), and only the legacy run endpoint lets such an origin replace
 the XSRF value (the hub base adds one more case, see `HubServiceBase.legacy_xsrf_exempt`). Errors are JSON,
 never HTML; the legacy run endpoint's errors also carry `success: false`, so the web UI shows them.
+
+Limits (README "Security and limits"): the run endpoints take their body as it streams in and refuse it as
+soon as it passes `max_upload_bytes` (`RequestBody`), then parse and check it in the validation lanes of
+`validation.py`, never on the event loop; any other path under the mount is a JSON 404 (`NoSuchEndpoint`).
 """
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import os
@@ -34,17 +37,50 @@ from urllib.parse import urlparse
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from tornado import web
+from tornado import httputil, iostream, web
 
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
 from ..store import InvalidRunId, RunNotFound, check_run_id
 from .home import HomePage
 from .paths import URL_PREFIX
+from .validation import ValidationBusy
 
 RUN_ID = r"([^/]+)"
 PREFLIGHT_HEADERS = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, x-xsrftoken"
 PREFLIGHT_METHODS = "DELETE, GET, OPTIONS, POST"
+# A body over max_upload_bytes is read on and dropped up to this size, so the client (or the hub's proxy, which
+# would otherwise answer with its own HTML error) receives the JSON refusal; beyond it the refusal is sent at
+# once and the connection closed.
+DRAIN_LIMIT_BYTES = 1024 ** 3
+
+
+class RequestBody:
+    """The body of a request, taken while it streams in: kept up to `limit` bytes; past that, only counted."""
+
+    def __init__(self, limit: int, declared: int | None = None):
+        self.limit = limit
+        self.declared = declared or 0          # the Content-Length, if any
+        self.received = 0
+        self.chunks: list[bytes] = []
+
+    @property
+    def size(self) -> int:
+        return max(self.declared, self.received)
+
+    @property
+    def too_large(self) -> bool:
+        return self.size > self.limit
+
+    def add(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        if self.too_large:
+            self.chunks.clear()
+        else:
+            self.chunks.append(chunk)
+
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -87,25 +123,69 @@ class HandlerCommon:
         return bool(origin and origin in self.app.allowed_origins and not self._same_origin(origin))
 
     def set_cors_headers(self) -> None:
+        """The CORS headers of an answer to an allowed origin (idempotent: `Vary: Origin` once)."""
         origin = self._request_origin()
         if origin and origin in self.app.allowed_origins:
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Access-Control-Allow-Credentials", "true")
-            self.add_header("Vary", "Origin")
+            if "origin" not in self._headers.get("Vary", "").lower():
+                self.add_header("Vary", "Origin")
 
     async def prepare(self) -> None:
         origin = self._request_origin()
         if not self.origin_allowed(origin):
             raise web.HTTPError(403, f"origin {origin} is not allowed; add it to the allowed_origins setting")
-        limit = self.app.max_upload_bytes
-        length = self.request.headers.get("Content-Length")
-        if self.request.method in ("POST", "PUT") and length and length.isdigit() and int(length) > limit:
-            self.too_large = (int(length), limit)
-        else:
-            self.too_large = None
         ready = super().prepare()           # async in jupyter_server, plain in tornado
         if ready is not None:
             await ready
+        if self.streams_body and not self._finished:
+            self.start_body()
+
+    # -- the request body: streamed, and refused as soon as it passes max_upload_bytes ---------------
+    streams_body = False           # True on endpoints that take a body (see `concrete_handler`)
+    body: RequestBody | None = None
+
+    def start_body(self) -> None:
+        """Called once the request is authenticated, before its body is read."""
+        length = self.request.headers.get("Content-Length", "")
+        self.body = RequestBody(self.app.max_upload_bytes, int(length) if length.isdigit() else None)
+        # the limits are ours: tornado's own would answer with a bare 400 or a closed connection
+        self.request.connection.set_max_body_size(max(self.body.size, DRAIN_LIMIT_BYTES) + 1)
+        waits_to_send = self.request.headers.get("Expect", "").lower() == "100-continue"
+        if self.body.size > DRAIN_LIMIT_BYTES or (self.body.too_large and waits_to_send):
+            self.refuse_upload()         # before the client sent the body (or before reading a gigabyte of it)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.body is None or self._finished:
+            return
+        self.body.add(chunk)
+        if self.body.size > DRAIN_LIMIT_BYTES:
+            self.refuse_upload()
+
+    def upload(self) -> bytes | None:
+        """The request body, or None when it was refused as too large (the answer is sent)."""
+        if self._finished:
+            return None
+        if self.body is None:
+            return self.request.body
+        if self.body.too_large:
+            self.refuse_upload()
+            return None
+        return self.body.data()
+
+    def refuse_upload(self) -> None:
+        self.app.log.warning("refused %s %s: body of %s bytes over max_upload_bytes (%d)", self.request.method,
+                             self.request.path, self.body.size, self.body.limit)
+        self.too_large_reply(self.body.size, self.body.limit)
+
+    def too_large_reply(self, size: int, limit: int) -> None:
+        self.write_json({"error": f"request body of {size} bytes exceeds the limit of {limit} bytes "
+                                  "(setting max_upload_bytes)", "status": 413}, 413)
+
+    async def check_case(self, work: Callable[[], Any], size: int) -> Any:
+        """`work()` (parse and validate a request) in the server's validation lanes (`validation.py`)."""
+        allowed = max(1, self.app.max_concurrent_runs_per_user - self.app.runner.active_count(self.owner))
+        return await self.app.validator.run(work, size, self.owner, allowed)
 
     @allow_unauthenticated
     def options(self, *args: Any) -> None:
@@ -120,6 +200,14 @@ class HandlerCommon:
         self.set_status(200)
         self.finish()
 
+    def on_connection_close(self) -> None:
+        """The client went away before its answer (a browser closed mid-run): one line in the log; a run
+        it started goes on and is kept in the store."""
+        super().on_connection_close()
+        if not self._finished:
+            self.app.log.info("%s %s: the client went away before the answer was sent", self.request.method,
+                              self.request.path)
+
     # -- replies -----------------------------------------------------------------------------------
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -133,11 +221,27 @@ class HandlerCommon:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif exc is not None and not isinstance(exc, web.HTTPError):
             message = "internal error; see the server log"
+        elif status_code == 403 and getattr(self, "_current_user", None) is None:
+            message = self.login_hint()
         return {"error": message, "status": status_code}
 
+    def login_hint(self) -> str:
+        """What a request without credentials should do (the web UI shows it to the user)."""
+        return (f"Not logged in to the Visual Plumes server: open {self.server_url()} in this browser and log in "
+                "(scripts: send a token, Authorization: token …)")
+
+    def server_url(self) -> str:
+        return f"{self.request.protocol}://{self.request.host}{self.mount_url.rsplit('/', 1)[0]}/"
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # send_error cleared the headers: an allowed origin must still be able to read the refusal
+        self.set_cors_headers()
+        payload = self.error_payload(status_code, **kwargs)
+        if status_code in (401, 403):
+            self.app.log.warning("refused %s %s (origin %s): %s", self.request.method, self.request.path,
+                                 self._request_origin() or "none", payload["error"])
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(self.error_payload(status_code, **kwargs)))
+        self.finish(json.dumps(payload))
 
     # -- runs and who may see them -----------------------------------------------------------------
     def run_id_or_404(self, text: str) -> str:
@@ -168,6 +272,20 @@ class HandlerCommon:
 
     def over_user_limit(self) -> bool:
         return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
+
+    def user_limit_message(self) -> str:
+        return (f"Too many runs in progress for {self.owner} (the limit is {self.app.max_concurrent_runs_per_user}, "
+                "setting max_concurrent_runs_per_user); try again shortly.")
+
+    def submit_run(self, case: Case, **kwargs: Any) -> str:
+        """Queue the run for this request's owner; web.HTTPError 503 naming the store when it cannot be
+        recorded (a read-only or full disk)."""
+        try:
+            return self.app.runner.submit(case, owner=self.owner, **kwargs)
+        except OSError as err:
+            self.app.log.error("cannot record a new run in the store %s: %s", self.app.store.root, err)
+            raise web.HTTPError(503, f"the run store {self.app.store.root} cannot be written "
+                                     f"({err.strerror or err}); ask the server's administrator") from None
 
 
 class ExtensionIdentity:
@@ -222,6 +340,8 @@ class LegacyHealth:
 class LegacyRun:
     """`run_analysis`: POST multipart → the double-encoded legacy body; GET → the health message."""
 
+    streams_body = True
+
     def check_xsrf_cookie(self) -> None:
         if self.legacy_xsrf_exempt():
             return None
@@ -241,33 +361,55 @@ class LegacyRun:
         self.set_header("Content-Type", "application/json")
         self.finish(legacy.error_body(message))
 
+    def too_large_reply(self, size: int, limit: int) -> None:
+        self.legacy_error(f"Upload too large: {size} bytes (the limit is {limit} bytes).")
+
     @web.authenticated
     async def post(self) -> None:
-        if self.too_large:
-            size, limit = self.too_large
-            return self.legacy_error(f"Upload too large: {size} bytes (the limit is {limit} bytes).")
-        form = {name: values[0].decode("utf-8", "replace")
-                for name, values in self.request.body_arguments.items() if values}
-        files = {name: parts[0].body for name, parts in self.request.files.items() if parts}
+        body = self.upload()
+        if body is None:
+            return None
+        if self.over_user_limit():
+            return self.legacy_error(self.user_limit_message())
+        work = partial(parse_legacy_body, self.request.headers, body, self.app.max_cases)
         try:
-            case = await off_the_loop(partial(legacy.parse_run_request, form, files, max_cases=self.app.max_cases))
+            case, request = await self.check_case(work, len(body))
         except legacy.LegacyError as err:
             return self.legacy_error(str(err))
+        except ValidationBusy as err:
+            return self.legacy_error(f"Cannot check the input now: {err}.")
         if self.over_user_limit():
-            return self.legacy_error(f"Too many runs in progress for {self.owner} "
-                                     f"(the limit is {self.app.max_concurrent_runs_per_user}); try again shortly.")
-        request = {"form": form, "files": {name: body.decode("utf-8", "replace") for name, body in files.items()}}
+            return self.legacy_error(self.user_limit_message())
         runner = self.app.runner
-        # the worker that finishes the run also makes the response body; it is sent from the store as it is
-        run_id = runner.submit(case, source="ui", owner=self.owner, request=request,
-                               make_archive=legacy.archive_bytes, make_response=legacy.success_body)
-        status = await runner.wait(run_id)
+        try:     # the worker that finishes the run also makes the response body; it is sent from the store
+            run_id = self.submit_run(case, source="ui", request=request, make_archive=legacy.archive_bytes,
+                                     make_response=legacy.success_body)
+            status = await runner.wait(run_id)
+        except web.HTTPError as err:
+            return self.legacy_error(f"Cannot start the run: {err.log_message}")
+        except RunNotFound:               # deleted (DELETE api/runs/<id>) while this request waited
+            return self.legacy_error("Error running the model: the run was cancelled")
         if status["status"] != "succeeded":
             return self.legacy_error(f"Error running the model: {status.get('error') or status['status']}")
         try:
             await send_file(self, lambda: runner.response_path(run_id), legacy.SUCCESS_CONTENT_TYPE)
         except RunNotFound:
             return self.legacy_error("Error running the model: the run was removed before its result was sent")
+
+
+def parse_legacy_body(headers: httputil.HTTPHeaders, body: bytes, max_cases: int) -> tuple[Case, dict]:
+    """The Case of a `run_analysis` body and the request as it is stored with the run (LegacyError when the
+    body is not a valid form or the case is refused)."""
+    arguments: dict[str, list[bytes]] = {}
+    parts: dict[str, list[httputil.HTTPFile]] = {}
+    try:
+        httputil.parse_body_arguments(headers.get("Content-Type", ""), body, arguments, parts, headers)
+    except httputil.HTTPInputError as err:   # Q17: a malformed form is a legacy error, not an HTTP 400
+        raise legacy.request_error(f"the body is not a valid multipart form ({err})") from None
+    form = {name: values[0].decode("utf-8", "replace") for name, values in arguments.items() if values}
+    files = {name: found[0].body for name, found in parts.items() if found}
+    case = legacy.parse_run_request(form, files, max_cases=max_cases)
+    return case, {"form": form, "files": {name: data.decode("utf-8", "replace") for name, data in files.items()}}
 
 
 class LegacyDownload:
@@ -279,11 +421,6 @@ class LegacyDownload:
         await send_archive(self, status["id"])
 
 
-async def off_the_loop(work: Callable[[], Any]) -> Any:
-    """Run pure-Python work (parsing, validating a case) in a thread, so the event loop keeps answering."""
-    return await asyncio.get_running_loop().run_in_executor(None, work)
-
-
 async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) -> None:
     """Send a stored file as the response body, read in chunks (RunNotFound when it is not there)."""
     try:
@@ -293,9 +430,12 @@ async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) 
     with stream:
         handler.set_header("Content-Type", content_type)
         handler.set_header("Content-Length", str(os.fstat(stream.fileno()).st_size))
-        while chunk := stream.read(256 * 1024):
-            handler.write(chunk)
-            await handler.flush()
+        try:
+            while chunk := stream.read(256 * 1024):
+                handler.write(chunk)
+                await handler.flush()
+        except iostream.StreamClosedError:     # the client went away meanwhile (logged by on_connection_close)
+            return
     handler.finish()
 
 
@@ -320,6 +460,8 @@ def run_links(handler: Any, run_id: str) -> dict[str, str]:
 
 
 class Runs:
+    streams_body = True
+
     @web.authenticated
     async def get(self) -> None:
         filters = {key: self.get_argument(key, None) for key in ("source", "owner", "status")}
@@ -329,18 +471,21 @@ class Runs:
 
     @web.authenticated
     async def post(self) -> None:
-        if self.too_large:
-            size, limit = self.too_large
-            raise web.HTTPError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+        body = self.upload()
+        if body is None:
+            return None
+        if self.over_user_limit():
+            raise web.HTTPError(429, self.user_limit_message())
         try:
-            case = await off_the_loop(partial(load_case_body, self.request.body, self.app.max_cases))
+            case = await self.check_case(partial(load_case_body, body, self.app.max_cases), len(body))
         except CaseError as err:
             self.write_json({"error": "invalid case", "problems": list(err.problems), "status": 400}, 400)
             return
+        except ValidationBusy as err:
+            raise web.HTTPError(503, str(err)) from None
         if self.over_user_limit():
-            raise web.HTTPError(429, f"{self.owner} already has {self.app.max_concurrent_runs_per_user} runs "
-                                     "queued or running")
-        run_id = self.app.runner.submit(case, source="api", owner=self.owner, make_archive=legacy.archive_bytes)
+            raise web.HTTPError(429, self.user_limit_message())
+        run_id = self.submit_run(case, source="api", make_archive=legacy.archive_bytes)
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "links": run_links(self, run_id)}, 202)
 
@@ -351,6 +496,8 @@ def load_case_body(body: bytes, max_cases: int) -> Case:
         data = json.loads(body or b"null")
     except ValueError as err:
         raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
+    except RecursionError:
+        raise web.HTTPError(400, "body: nested too deeply to be a case (the case JSON format)") from None
     if not isinstance(data, dict):
         raise web.HTTPError(400, "body: must be a case object (the case JSON format)")
     return Case.load(data, allow_files=False, max_cases=max_cases)
@@ -422,10 +569,33 @@ ENDPOINTS: list[tuple[str, type]] = [
 ]
 
 
+class NoSuchEndpoint:
+    """Any other path under the mount: a JSON 404 naming the path (with `success: false` under `app/`, so
+    the web UI shows it), never Jupyter's HTML page."""
+
+    def check_xsrf_cookie(self) -> None:      # nothing happens here, so nothing to protect: answer 404
+        return None
+
+    def error_payload(self, status_code: int, **kwargs: Any) -> dict[str, Any]:
+        payload = super().error_payload(status_code, **kwargs)
+        if self.request.path.startswith(f"{self.mount_url}/app/"):
+            payload = {"success": False, **payload}
+        return payload
+
+    def answer_404(self, *args: Any) -> None:
+        path = self.request.path
+        hint = " (no trailing slash)" if path.endswith("/") and len(path) > len(self.mount_url) + 1 else ""
+        raise web.HTTPError(404, f"no such endpoint: {self.request.method} {path}{hint}")
+
+    get = post = put = delete = patch = answer_404
+
+
 @lru_cache(maxsize=None)
 def concrete_handler(logic: type, base: type) -> type:
-    """The handler class of one endpoint on one base (the logic first, so it overrides the base)."""
-    return type(f"{logic.__name__}Handler", (logic, base), {"__module__": base.__module__})
+    """The handler class of one endpoint on one base (the logic first, so it overrides the base); endpoints
+    that take a body read it as it streams in (`streams_body`)."""
+    handler = type(f"{logic.__name__}Handler", (logic, base), {"__module__": base.__module__})
+    return web.stream_request_body(handler) if handler.streams_body else handler
 
 
 def handler_table(root: str, base: type = ExtensionBase, page_base: type = ExtensionPageBase) -> list[tuple[str, type]]:
@@ -433,3 +603,8 @@ def handler_table(root: str, base: type = ExtensionBase, page_base: type = Exten
     at `root/` (on `page_base`) and every endpoint (on `base`)."""
     return [(f"{root}/?", concrete_handler(HomePage, page_base)),
             *((f"{root}/{path}", concrete_handler(logic, base)) for path, logic in ENDPOINTS)]
+
+
+def extension_handlers(root: str) -> list[tuple[str, type]]:
+    """The Jupyter extension's routes: `handler_table`, then a JSON 404 for anything else under `root`."""
+    return [*handler_table(root), (f"{root}/.*", concrete_handler(NoSuchEndpoint, ExtensionBase))]

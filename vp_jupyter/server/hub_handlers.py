@@ -136,6 +136,10 @@ class HubServiceBase(HandlerCommon, HubOAuthenticated, web.RequestHandler):
         origin = self._request_origin()
         return bool(origin) and self._same_origin(origin)
 
+    def login_hint(self) -> str:
+        return (f"Not logged in to the Visual Plumes service: open {self.hub_auth.base_url} in this browser and "
+                "log in to JupyterHub (scripts: send a JupyterHub API token, Authorization: token …)")
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'token realm="JupyterHub"')

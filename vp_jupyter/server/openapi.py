@@ -61,8 +61,11 @@ def openapi_document(mount_url: str = "/visualplumes", authentication: str = "")
                              "schema": {"$ref": "#/components/schemas/Case"}}}},
                          "responses": {"202": _json(RUN_STATUS, "Accepted: the run id and its links."),
                                        "400": _json(ERROR, "Invalid case: every problem names the field."),
-                                       "413": _json(ERROR, "Request body too large."),
-                                       "429": _json(ERROR, "Too many runs in progress for this user.")}},
+                                       "413": _json(ERROR, "Request body over max_upload_bytes."),
+                                       "429": _json(ERROR, "Too many runs in progress for this user."),
+                                       "503": _json(ERROR, "The server cannot take the run now: too many "
+                                                           "requests being checked, or the store cannot be "
+                                                           "written (the error says which).")}},
             },
             "/api/runs/{run_id}": {
                 "parameters": [run_id],

@@ -11,6 +11,7 @@ from traitlets.config import Configurable
 
 from ..runner import Runner
 from ..store import RunStore
+from .validation import Validator
 
 EXECUTORS = ("local", "dask")
 
@@ -76,6 +77,21 @@ class VisualPlumesSettings(Configurable):
             raise ValueError(f"mp_start_method must be 'spawn' or 'forkserver' (got {proposal['value']!r}); "
                              "fork is unsafe in a server")
         return proposal["value"]
+
+    _validator: "Validator | None" = None
+
+    @property
+    def validator(self) -> Validator:
+        """Where requests are parsed and checked (`validation.py`), made on first use."""
+        if self._validator is None:
+            self._validator = Validator()
+        return self._validator
+
+    def close_validator(self) -> None:
+        """Let the validation threads end (daemons: stopping never waits for a check in progress)."""
+        if self._validator is not None:
+            self._validator.close()
+            self._validator = None
 
     def make_store(self) -> RunStore:
         return RunStore(self.store_root or None, max_age_s=self.retention_max_age_days * 86400.0 or None,
