@@ -48,8 +48,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .store import RunStore
 
 
+#: a series with at least this many independent cases runs on the local cores by default (`vp.run`)
+PARALLEL_MIN_CASES = 200
+
+
 def run(source: Any, *, store: Any = True, source_label: str = "notebook", progress: Any = None,
-        executor: Any = None, files: Any = None) -> "Result":
+        workers: int | None = None, executor: Any = None, files: Any = None) -> "Result":
     """Run the UM3 model (with far field and tidal buildup when the case asks) and return its :class:`Result`.
 
     `source` is a path to a case JSON file, a dict in the case schema, or a :class:`Case`; or a project
@@ -66,35 +70,40 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
     :class:`~vp_jupyter.store.RunStore` or a folder path records it there (errors are raised).
     False or None keeps the result in memory only. A recorded result has its `run_id`
     (see :func:`load`); `source_label` is the source written in the record (`notebook`, `cli`, …).
-    `progress`: called as progress(done, total) after each case (the notebook form's progress bar).
+    `progress`: True shows a progress bar (tqdm when installed, else a line of text); a callable is
+    called as progress(done, total) (the notebook form's progress bar); None or False: nothing.
 
-    `executor`: run the cases there instead of in this process, e.g. a
-    :class:`~vp_jupyter.dask_executor.DaskExecutor` (a Dask cluster) or a runner's
-    `LocalProcessExecutor`. Independent cases are split into chunks spread over its workers, a
-    tidal-buildup series runs in one task; the tasks return their outputs (the workers need no access
-    to the store) and the Result, identical to an in-process run, is assembled and recorded here.
-    `progress` is then called as chunks finish.
+    `workers`: how many local worker processes run a time series. By default (None) a series of at
+    least PARALLEL_MIN_CASES (200) independent cases is split into chunks spread over all CPU cores (a
+    pool of worker processes kept for later runs; it works from notebooks, scripts without a main
+    guard and ``python -c``); a single case, a shorter series and a series coupled by tidal buildup
+    run in this process. ``workers=1`` always runs here; ``workers=N`` uses N processes for any series.
+
+    `executor`: run the cases there instead, e.g. a :class:`~vp_jupyter.dask_executor.DaskExecutor`
+    (a Dask cluster) or a `vp_jupyter.local_pool.LocalProcessExecutor`. Independent cases are split
+    into chunks spread over its workers, a tidal-buildup series runs in one task; the tasks return
+    their outputs (the workers need no access to the store) and the Result, identical to an
+    in-process run, is assembled and recorded here.
     """
     import time
 
-    from .engine.series import run_series
-    from .inputs import Case, CaseError
-    from .results import Result
+    from .inputs import Case
+    from .tasks import check_count
 
+    check_count("workers", workers)
     case = Case.load(source, files=files)
     started = time.time()
     if executor is not None:
-        from .sweeps import run_on
+        from .sweeps import run_single
 
-        result = run_on(executor, case, progress)
+        result = run_single(case, executor=executor, progress=progress)
+    elif _in_parallel(case, workers):
+        from .local_pool import shared_executor
+        from .sweeps import run_single
+
+        result = run_single(case, executor=shared_executor(workers), progress=progress)
     else:
-        engine_cases = case.engine_cases()
-        series = run_series(engine_cases, case.time_step, progress=progress)
-        for number, output in enumerate(series.plumes, start=1):
-            if output.error:
-                where = f"case {number}: " if len(engine_cases) > 1 else ""
-                raise CaseError([f"{where}{output.error}"])
-        result = Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
+        result = _run_here(case, progress)
     if store is False or store is None:
         return result
     target = _store(store)
@@ -109,6 +118,41 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
                       f"{error.strerror or error}; the result is returned without a run id",
                       RuntimeWarning, stacklevel=2)
     return result
+
+
+def _in_parallel(case: "Case", workers: int | None) -> bool:
+    """Whether `vp.run` spreads this case's series over worker processes (see `workers`)."""
+    if workers == 1 or len(case.case_times) < 2:
+        return False
+    if workers is None and len(case.case_times) < PARALLEL_MIN_CASES:
+        return False
+    return not case.model.tidal_pollution_buildup      # a coupled series runs in order in one task
+
+
+def _run_here(case: "Case", progress: Any) -> "Result":
+    """Run every case of `case` in this process."""
+    from .engine.series import run_series
+    from .inputs import CaseError
+    from .progress import progress_bar
+    from .results import Result
+
+    engine_cases = case.engine_cases()
+    bar = None
+    if progress is True:
+        bar = progress_bar(len(engine_cases), "run")
+        progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
+    elif not callable(progress):
+        progress = None
+    try:
+        series = run_series(engine_cases, case.time_step, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for number, output in enumerate(series.plumes, start=1):
+        if output.error:
+            where = f"case {number}: " if len(engine_cases) > 1 else ""
+            raise CaseError([f"{where}{output.error}"])
+    return Result(case, series.plumes, engine_cases, series.farfields, series.tidal)
 
 
 def runs(source: str | None = None, owner: str | None = None, status: str | None = None,

@@ -19,7 +19,7 @@ What this module owns:
   `max_workers`, the number of tasks the Runner keeps in flight, is the cluster's total worker threads
   when the executor is made (or the given value). The engine is pure Python and holds the GIL, so use
   workers with one thread each (`dask worker --nthreads 1`) and as many worker processes as cores.
-* **Worker messages**: a task's `vp_jupyter.runner.report(...)` calls (its pid when it starts, cases done
+* **Worker messages**: a task's `vp_jupyter.tasks.report(...)` calls (its pid when it starts, cases done
   in a chunk) travel as Dask events (`Worker.log_event` on a topic private to this executor, forwarded by
   the scheduler) to `listener`, so `Runner.status()` shows in-chunk progress and `worker_pids()` the
   Dask worker processes. Without them, progress still grows chunk by chunk.
@@ -27,7 +27,7 @@ What this module owns:
   does not stop it. Tasks here stop cooperatively instead: `terminate()` tells every worker (with
   `Client.run`, which does not queue behind tasks) that the tasks this executor submitted so far must
   stop; a task checks that each time it reports, that is when it starts and about every
-  `runner.PROGRESS_INTERVAL_S` while it runs cases, so it ends within about one case. Its future then
+  `tasks.PROGRESS_INTERVAL_S` while it runs cases, so it ends within about one case. Its future then
   fails with `WorkerDied(intentional=True)`, as a terminated local worker's does. A task that does not
   report (finishing a run, a sweep task) runs to its end; its result is then simply delivered.
   The Runner waits (up to `runner.IDLE_WAIT_S`) for a stopped run's tasks to end before it records the
@@ -53,7 +53,7 @@ from concurrent.futures import Future, InvalidStateError, wait as wait_for
 from functools import partial
 from typing import Any, Callable, Mapping
 
-from .runner import WORKER_DIED, WorkerDied, check_count
+from .tasks import WORKER_DIED, WorkerDied, check_count
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +365,7 @@ class _Task:
 
 
 class _WorkerChannel:
-    """`vp_jupyter.runner._CHANNEL` in a Dask worker process: `report(...)` from a task's thread becomes
+    """`vp_jupyter.tasks` message channel in a Dask worker process: `report(...)` from a task's thread becomes
     an event on its executor's topic, after checking whether the task was asked to stop. Tasks running in
     other threads of the same worker (also other executors') each have their own context."""
 
@@ -387,7 +387,7 @@ _WORKER_CHANNEL = _WorkerChannel()
 
 def _run_task(spec: tuple, fn: Callable[..., Any], *args: Any) -> Any:
     """Runs on a Dask worker: `fn(*args)` with its reports going to the executor that submitted it."""
-    from . import runner
+    from . import tasks
 
     executor, topic, generation, key = spec
     try:
@@ -395,8 +395,8 @@ def _run_task(spec: tuple, fn: Callable[..., Any], *args: Any) -> Any:
         worker = get_worker()
     except (ImportError, ValueError):       # not in a worker (a synchronous scheduler): no messages
         worker = None
-    if runner._CHANNEL is None:
-        runner._CHANNEL = _WORKER_CHANNEL
+    if not tasks.in_worker():
+        tasks.set_channel(_WORKER_CHANNEL)
     previous = getattr(_CURRENT, "task", None)
     _CURRENT.task = _Task(executor, topic, generation, worker)
     try:

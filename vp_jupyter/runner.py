@@ -51,8 +51,6 @@ import atexit
 import gc
 import itertools
 import logging
-import math
-import multiprocessing
 import os
 import pickle
 import queue
@@ -60,16 +58,18 @@ import shutil
 import threading
 import time
 import weakref
-from array import array
 from collections import OrderedDict, deque
 from contextlib import contextmanager
-from concurrent.futures import BrokenExecutor, Future, InvalidStateError, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from .local_pool import WORKER_NICENESS, LocalProcessExecutor, _noop, release_memory as _release_memory  # noqa: F401
+from .tasks import (CHUNKS_PER_WORKER, MAX_CHUNK_CASES, PROGRESS_INTERVAL_S, WORKER_DIED,  # noqa: F401
+                    Executor, ProgressReporter, WorkerDied, WorkerMemoryExceeded, check_count, in_worker,
+                    pack_columns, plan_chunks, report, unpack_columns)
 from .store import SOURCES, RunNotFound, RunRecord, RunStore, check_run_id, iso_time, new_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,27 +79,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-WORKER_DIED = "the worker process running this case died unexpectedly (killed or out of memory)"
 CANCELLED = "the run was cancelled"
 SHUT_DOWN = "the runner was shut down before the run finished"
-PROGRESS_INTERVAL_S = 0.25
-MAX_CHUNK_CASES = 250          # cases per chunk at most (progress and load balance)
-CHUNKS_PER_WORKER = 4          # aim for this many chunks per worker (load balance)
 START_GRACE_S = 60.0           # time allowed for worker start-up before a run's time limit starts anyway
 MAX_RETRIES = 3                # a chunk killed together with another run's work is run again this often
 KEEP_FINISHED = 256            # finished runs whose status is answered from memory
-WORKER_NICENESS = 10           # workers run at a lower priority than the process that submits work
 
 
 def time_limit_message(limit_s: float) -> str:
     return f"run exceeded the time limit of {limit_s:g} s"
-
-
-def check_count(name: str, value: Any) -> "int | None":
-    """`value` if it is None or a whole number >= 1 (worker and chunk counts), else ValueError naming `name`."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be a whole number >= 1 or None (got {value!r})")
-    return value
 
 
 class RunFailed(RuntimeError):
@@ -110,284 +98,7 @@ class RunFailed(RuntimeError):
         super().__init__(f"run {run_id} {status}: {error}" if error else f"run {run_id} {status}")
 
 
-class WorkerDied(BrokenExecutor):
-    """A worker process went away while the future's work was pending or running.
-
-    `pids`: worker processes that died on their own (killed from outside, out of memory, crashed), when
-    known; `intentional`: the executor terminated its workers itself (`terminate()`)."""
-
-    def __init__(self, message: str, pids: "frozenset[int]" = frozenset(), intentional: bool = False):
-        super().__init__(message)
-        self.pids = frozenset(pids)
-        self.intentional = intentional
-
-
-# ----------------------------------------------------------------------------------------- executors
-
-@runtime_checkable
-class Executor(Protocol):
-    """What the Runner needs from an executor (`LocalProcessExecutor`; `dask_executor.DaskExecutor`).
-
-    * `max_workers`: how many tasks it runs at once (the Runner keeps at most that many in flight).
-    * `submit(fn, *args)`: run `fn(*args)` (module-level, picklable) somewhere; a concurrent Future.
-    * `shutdown(wait=True)`: release the workers.
-    Optional: `terminate()` stops all running work at once (pending and running futures then fail with
-    `BrokenExecutor`; the executor stays usable), and `listener`, an attribute the Runner sets to a
-    callable receiving worker messages (see `report`).
-    """
-    max_workers: int
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future: ...
-
-    def shutdown(self, wait: bool = True) -> None: ...
-
-
-class _Generation:
-    """One ProcessPoolExecutor and the message pipe its workers write to."""
-
-    def __init__(self, number: int, pool: ProcessPoolExecutor, reader: Any, writer: Any):
-        self.number = number
-        self.pool = pool
-        self.reader, self.writer = reader, writer
-        self.processes: dict[int, Any] = {}
-        self.recv_lock = threading.Lock()
-        self.failure: WorkerDied | None = None
-        self.intentional = False
-        self.closed = False
-
-    def note_processes(self) -> None:
-        """Remember the pool's worker processes (a private attribute, read only to tell who died)."""
-        try:
-            self.processes.update(dict(getattr(self.pool, "_processes", None) or {}))
-        except RuntimeError:                # changed while copied: the next submit catches up
-            pass
-
-
-class LocalProcessExecutor:
-    """A pool of `max_workers` (default: CPU count) spawned or forkserver worker processes.
-
-    Wraps `concurrent.futures.ProcessPoolExecutor`. When a worker dies the pool breaks: its futures fail
-    with `WorkerDied` (naming the dead pids) and the next `submit` starts a fresh pool. `terminate()`
-    kills the current workers on purpose (their futures fail with `WorkerDied(intentional=True)`).
-    Workers report over a pipe (`report`) to `listener(message)`, called on an internal thread.
-
-    `niceness`: workers lower their scheduling priority by this much (POSIX `nice`; 0: as this process).
-    Model runs are batch work: when the CPUs are oversubscribed, the process that submits them (a
-    server's event loop, a notebook kernel) should get a CPU before them — otherwise a thread of that
-    process can be preempted while it holds the GIL, and the loop waits behind it. On an otherwise idle
-    machine it costs the runs nothing."""
-
-    def __init__(self, max_workers: int | None = None, mp_context: Any = "spawn",
-                 listener: Callable[[tuple], None] | None = None, niceness: int = WORKER_NICENESS):
-        if isinstance(mp_context, str):
-            if mp_context not in ("spawn", "forkserver"):
-                raise ValueError(f"mp_context must be 'spawn' or 'forkserver' (got {mp_context!r}); "
-                                 "fork is unsafe in a process with threads such as a server")
-            mp_context = multiprocessing.get_context(mp_context)
-        elif mp_context.get_start_method() == "fork":
-            raise ValueError("a fork context is unsafe in a process with threads such as a server")
-        check_count("max_workers", max_workers)
-        if isinstance(niceness, bool) or not isinstance(niceness, int) or not 0 <= niceness <= 19:
-            raise ValueError(f"niceness must be a whole number from 0 to 19 (got {niceness!r})")
-        self.max_workers = max_workers or os.cpu_count() or 1
-        self.listener = listener
-        self.niceness = niceness
-        self._context = mp_context
-        self._lock = threading.Lock()
-        self._current: _Generation | None = None
-        self._numbers = itertools.count(1)
-        self._closed = False
-
-    # -- pool generations --------------------------------------------------------------------------
-
-    def _generation(self) -> _Generation:
-        """The current pool, starting a new one if there is none or it broke (call with the lock held)."""
-        if self._current is not None and self._current.failure is not None:
-            self._retire(self._current)
-        if self._current is None:
-            reader, writer = self._context.Pipe(duplex=False)
-            pool = ProcessPoolExecutor(self.max_workers, mp_context=self._context,
-                                       initializer=_worker_init, initargs=(writer, self.niceness))
-            gen = _Generation(next(self._numbers), pool, reader, writer)
-            threading.Thread(target=self._read_messages, args=(gen,), daemon=True,
-                             name=f"vp-runner-messages-{gen.number}").start()
-            self._current = gen
-        return self._current
-
-    def _retire(self, gen: _Generation) -> None:
-        """Stop using a pool (call with the lock held). Closing our end of its message pipe lets the
-        message thread see the end of the pipe once the pool's workers are gone."""
-        if self._current is gen:
-            self._current = None
-        try:
-            gen.writer.close()
-        except OSError:
-            pass
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
-        outer: Future = Future()
-        for _attempt in range(3):
-            with self._lock:
-                if self._closed:
-                    raise RuntimeError("cannot submit to an executor that was shut down")
-                gen = self._generation()
-                try:
-                    inner = gen.pool.submit(fn, *args)
-                except (BrokenProcessPool, RuntimeError):
-                    self._retire(gen)       # broken: start a new pool
-                    continue
-                gen.note_processes()
-            break
-        else:
-            raise WorkerDied("could not start worker processes")
-        inner.add_done_callback(partial(self._transfer, gen, outer))
-        outer.add_done_callback(lambda f: f.cancelled() and inner.cancel())
-        return outer
-
-    def _transfer(self, gen: _Generation, outer: Future, inner: Future) -> None:
-        """Copy the pool future's outcome to ours, turning a broken pool into WorkerDied."""
-        try:
-            if inner.cancelled():
-                outer.cancel()
-                return
-            error = inner.exception()
-            if isinstance(error, BrokenProcessPool):
-                error = self._broken(gen)
-            if error is not None:
-                outer.set_exception(error)
-            else:
-                outer.set_result(inner.result())
-        except InvalidStateError:           # cancelled by its owner meanwhile
-            pass
-
-    def _broken(self, gen: _Generation) -> WorkerDied:
-        """Runs in the pool's manager thread as it fails the futures of a broken pool, before it
-        terminates the surviving workers: the processes that have already exited are the ones that died.
-        Messages still in the pipe are delivered first, so the listener knows who was running what."""
-        with gen.recv_lock:
-            if gen.failure is None:
-                if gen.intentional:
-                    gen.failure = WorkerDied("the worker processes were terminated", intentional=True)
-                else:
-                    dead = frozenset(pid for pid, p in list(gen.processes.items()) if p.exitcode is not None)
-                    gen.failure = WorkerDied(WORKER_DIED, dead)
-                self._drain(gen)
-                gen.closed = True
-        return gen.failure                  # the next submit starts a new pool
-
-    def terminate(self) -> None:
-        """Kill the current workers now (a new pool starts on the next submit)."""
-        with self._lock:
-            gen = self._current
-            if gen is None:
-                return
-            gen.intentional = True
-            self._retire(gen)
-        gen.note_processes()
-        for process in list(gen.processes.values()):
-            try:
-                process.kill()
-            except (OSError, ValueError, AttributeError):
-                pass
-        # the pool notices the dead workers and fails every pending future; this only stops new work
-        gen.pool.shutdown(wait=False, cancel_futures=True)
-
-    def shutdown(self, wait: bool = True) -> None:
-        with self._lock:
-            self._closed = True
-            gen = self._current
-            if gen is not None:
-                self._retire(gen)
-        if gen is not None:
-            gen.pool.shutdown(wait=wait, cancel_futures=True)
-
-    def worker_pids(self) -> list[int]:
-        """Process ids of the current pool's live workers."""
-        with self._lock:
-            gen = self._current
-        if gen is None:
-            return []
-        gen.note_processes()
-        return sorted(pid for pid, p in list(gen.processes.items()) if p.exitcode is None)
-
-    def prestart(self) -> None:
-        """Start every worker now (so the first run does not pay for process start-up)."""
-        for future in [self.submit(_noop, 0.05) for _ in range(self.max_workers)]:
-            future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    # -- messages ----------------------------------------------------------------------------------
-
-    def _read_messages(self, gen: _Generation) -> None:
-        """Deliver a pool's worker messages until the pool is broken or every writer is gone."""
-        try:
-            while True:
-                with gen.recv_lock:
-                    if gen.closed:
-                        break
-                    if gen.reader.poll(0.2):
-                        self._deliver(gen.reader.recv())
-        except (EOFError, OSError):
-            pass
-        finally:
-            with gen.recv_lock:
-                gen.closed = True
-                try:
-                    gen.reader.close()
-                except OSError:
-                    pass
-
-    def _drain(self, gen: _Generation) -> None:
-        try:
-            while gen.reader.poll(0):
-                self._deliver(gen.reader.recv())
-        except (EOFError, OSError):
-            pass
-
-    def _deliver(self, message: Any) -> None:
-        listener = self.listener
-        if listener is not None:
-            try:
-                listener(message)
-            except Exception:               # a listener bug must not stop the message thread
-                log.exception("worker message listener failed")
-
-
 # ----------------------------------------------------------------------------------------- worker side
-
-_CHANNEL: Any = None
-
-
-def _worker_init(channel: Any, niceness: int = 0) -> None:
-    """Pool initializer: remember the message pipe; lower the priority; leave Ctrl-C to the parent."""
-    global _CHANNEL
-    _CHANNEL = channel
-    if niceness:
-        try:
-            os.nice(niceness)
-        except (AttributeError, OSError):   # not POSIX, or not allowed
-            pass
-    try:
-        import signal
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def report(*message: Any) -> None:
-    """Send a small message (a tuple, far below 4 KiB, so the pipe write is atomic) to the parent's
-    executor listener; does nothing outside a worker of an executor that listens (`LocalProcessExecutor`,
-    `DaskExecutor`)."""
-    if _CHANNEL is not None:
-        try:
-            _CHANNEL.send(message)
-        except (OSError, ValueError):
-            pass
-
-
-def _noop(seconds: float) -> int:
-    time.sleep(seconds)
-    return os.getpid()
-
 
 @dataclass(frozen=True)
 class FinalizeTask:
@@ -492,15 +203,7 @@ def _run_cases(engine_cases: "Sequence[EngineCase]", time_step: float, token: in
     from .engine.series import run_series
 
     report("start", token, os.getpid())
-    last = [time.monotonic()]
-
-    def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_INTERVAL_S:
-            last[0] = now
-            report("progress", token, done)
-
-    return run_series(list(engine_cases), time_step, progress=progress)
+    return run_series(list(engine_cases), time_step, progress=ProgressReporter(token))
 
 
 def _chunk_meta(index: int, series: Any, name: str | None) -> dict[str, Any]:
@@ -563,7 +266,7 @@ def _no_cyclic_gc() -> Iterator[None]:
     """In a pool worker: no cyclic garbage collection while a run is finished. Its objects all live until
     the end (plain lists and dicts, no cycles), and the collector would walk their growing heap over and
     over (a third of the finish time of a year of hourly cases). `_release_memory` collects afterwards."""
-    if _CHANNEL is None or not gc.isenabled():      # in the caller's process (a thread executor): leave it
+    if not in_worker() or not gc.isenabled():      # in the caller's process (a thread executor): leave it
         yield
         return
     gc.disable()
@@ -571,39 +274,6 @@ def _no_cyclic_gc() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _release_memory() -> None:
-    """In a pool worker, after a big task: collect garbage and hand freed heap back to the system, so an
-    idle worker does not keep the peak of its last finish."""
-    if _CHANNEL is None:
-        return
-    gc.collect()
-    try:
-        import ctypes
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):   # not glibc
-        pass
-
-
-def pack_columns(output: Any) -> Any:
-    """An engine output with its columns as float arrays (compact to pickle); `unpack_columns` undoes it."""
-    output.columns = {name: array("d", values) for name, values in output.columns.items()}
-    return output
-
-
-def unpack_columns(output: Any) -> Any:
-    output.columns = {name: values.tolist() if isinstance(values, array) else list(values)
-                      for name, values in output.columns.items()}
-    return output
-
-
-def plan_chunks(count: int, coupled: bool, workers: int, chunk_size: int | None = None) -> list[tuple[int, int]]:
-    """[start, stop) case ranges: one for a coupled series, else about CHUNKS_PER_WORKER per worker."""
-    if coupled or count <= 1:
-        return [(0, count)]
-    size = chunk_size or min(MAX_CHUNK_CASES, max(1, math.ceil(count / (CHUNKS_PER_WORKER * max(1, workers)))))
-    return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
 # ----------------------------------------------------------------------------------------- jobs
@@ -1120,7 +790,7 @@ class Runner:
             if getattr(error, "intentional", False):
                 return self._retry(job, task, count=False)
             if pid is not None and pid in getattr(error, "pids", ()):
-                return self._abort(job, "failed", WORKER_DIED, finishing=True)
+                return self._abort(job, "failed", getattr(error, "cause", WORKER_DIED), finishing=True)
             return self._retry(job, task, count=True)
         if task.finalize:
             log.error("finishing run %s failed: %s", job.id, error)
@@ -1315,6 +985,6 @@ def _check_picklable(name: str, maker: Any) -> None:
 def _error_text(error: BaseException) -> str:
     from .inputs import CaseError
 
-    if isinstance(error, CaseError):
+    if isinstance(error, (CaseError, WorkerMemoryExceeded)):
         return str(error)
     return f"the model failed: {type(error).__name__}: {error}"

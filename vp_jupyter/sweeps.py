@@ -8,10 +8,11 @@
 Visual Plumes' and CORMIX's sensitivity analysis, done as a grid. The grid is the cartesian product of
 the value lists, the first key varying slowest; each combination is a *member*, a complete case. Every
 member is validated before anything runs (one `CaseError` names each bad member and field), then the
-members' cases are split into chunks (`vp_jupyter.runner.plan_chunks`) and spread over worker processes
-(the runner's `LocalProcessExecutor`, or any runner executor, e.g. a `DaskExecutor` for a Dask cluster).
-A member with tidal buildup runs its cases in order in one task. `run_on` runs a single case the same
-way (`vp.run(case, executor=...)`).
+members' cases are split into chunks and spread over worker processes through the task interface
+(`vp_jupyter.tasks`: a `LocalProcessExecutor` made for the call, or any executor, e.g. a `DaskExecutor`
+for a Dask cluster). A member with tidal buildup runs its cases in order in one task. `run_cases` runs
+any list of cases that way (the members of a study); `run_single` runs one case (`vp.run(case,
+workers=...)` / `executor=`).
 
 Keys (values in the units the case gives that field in; model settings in SI):
 
@@ -34,26 +35,24 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from .progress import progress_bar
+from .tasks import Plan, assemble, chunk_plan, run_plan, worker_count
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .inputs import Case
     from .results import Result
-    from .runner import Executor
+    from .tasks import Executor
 
 #: problems listed in one CaseError before the rest are only counted
 MAX_LISTED_PROBLEMS = 20
-#: chunks kept in flight per worker (the rest wait here, so a shared executor is not flooded)
-IN_FLIGHT_PER_WORKER = 2
 
 _LAYER_KEY = re.compile(r"ambient\.layers\[(\d+)\]\.(\w+)")
 
@@ -86,27 +85,6 @@ class Member:
 
     def label(self) -> str:
         return f"member {self.index} ({', '.join(f'{k}={_show(v)}' for k, v in self.values.items())})"
-
-
-@dataclass
-class _Task:
-    member: int
-    start: int
-    stop: int
-    output: dict | None = None
-    pid: int | None = None
-
-
-@dataclass
-class _Plan:
-    members: list[Member]
-    engine_cases: list[list] = field(default_factory=list)
-    tasks: list[_Task] = field(default_factory=list)
-    single: bool = False            # one case run by `run_on` (vp.run): messages without member labels
-
-    def where(self, member: int) -> str:
-        """How messages name a member: "member 3 (key=value): ", or nothing for a single case."""
-        return "" if self.single else f"{self.members[member].label()}: "
 
 
 # ----------------------------------------------------------------------------------------- the grid
@@ -265,9 +243,10 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
     Every member is validated first: an invalid one raises :class:`CaseError` naming the member (index and
     swept values) and the field. Members run in worker processes: `max_workers` (default: one per CPU
     core) of a spawned `LocalProcessExecutor`, or the given `executor` (e.g. a Runner's, or a
-    `vp_jupyter.dask_executor.DaskExecutor` to spread them over a Dask cluster's workers). In a script, call
-    it under ``if __name__ == "__main__":`` (spawned workers import the main script again). `progress`: a
-    progress bar (tqdm when installed, else a line of text); False silences it.
+    `vp_jupyter.dask_executor.DaskExecutor` to spread them over a Dask cluster's workers). It works from
+    any caller: a notebook, a script without ``if __name__ == "__main__":``, ``python -c`` (the workers do
+    not import the caller's main module). `progress`: a progress bar (tqdm when installed, else a line of
+    text); False silences it.
 
     `store`: False (the default for sweeps: a grid makes many runs) keeps the results in memory only;
     True records every member as a run in the archive store ($VP_JUPYTER_STORE), a RunStore records them
@@ -282,155 +261,117 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
     buildup ``buildup`` (the concentration fed into the case). ``attrs["units"]`` gives every
     column's unit, ``attrs["grid"]`` the grid, ``attrs["worker_pids"]`` the processes that ran it.
     """
-    plan = _plan(members(case, grid), _worker_count(executor, max_workers))
-    own = executor is None
-    if own:
-        from .runner import LocalProcessExecutor
-
-        workers = min(_worker_count(None, max_workers), len(plan.tasks))
-        executor = LocalProcessExecutor(max(1, workers), mp_context)
-    bar = progress_bar(sum(t.stop - t.start for t in plan.tasks), "sweep", progress)
+    member_list = members(case, grid)
+    plan = _plan(member_list, worker_count(executor, max_workers))
+    bar = progress_bar(plan.total, "sweep", progress)
     try:
-        _run_tasks(plan, executor, bar)
-    except BaseException:
-        if own and hasattr(executor, "terminate"):
-            executor.terminate()            # Ctrl-C or a failure: stop the workers now
-        raise
+        with _executor(executor, max_workers, len(plan.tasks), mp_context) as running_on:
+            run_plan(plan, running_on, bar, stop_workers=executor is None)
     finally:
         bar.close()
-        if own:
-            executor.shutdown(wait=True)
     results = _results(plan)
-    run_ids = _store(plan, results, store) if store is not False and store is not None else None
-    return _table(plan, results, grid, run_ids)
+    run_ids = _store(member_list, results, store) if store is not False and store is not None else None
+    return _table(plan, member_list, results, grid, run_ids)
 
 
-def run_on(executor: "Executor", case: "Case", progress: Any = None) -> "Result":
-    """One case's cases run on `executor` (`vp.run(..., executor=)`): split into chunks as a sweep member's
-    are (a tidal-buildup series in one task), the outputs returned by the tasks (no shared folder needed)
-    and assembled here. `progress(done, total)` is called as chunks finish. CaseError if the model refused
-    a case (worded as `vp.run` words it); RuntimeError naming the cases if a task failed."""
-    plan = _plan([Member(0, {}, case)], _worker_count(executor, None))
-    plan.single = True
-    _run_tasks(plan, executor, _CallbackProgress(progress, len(plan.engine_cases[0])))
+def run_cases(cases: "Sequence[Case]", *, executor: "Executor | None" = None, max_workers: int | None = None,
+              progress: Any = None, label: Any = None) -> "list[Result]":
+    """Run several validated cases (the members of a sweep or study) on worker processes and return their
+    Results, in order. Their engine cases are split into chunks (a case with tidal buildup is one task)
+    and spread over `executor`, else over a local pool of `max_workers` processes (default: one per CPU
+    core) made for the call. `progress`: True for a progress bar, a callable `progress(done, total)`
+    (cases), or None / False. `label(i) -> str` names member i in messages (default "member i: ").
+    CaseError lists the cases the model refused (per member); `tasks.TaskFailed` (a RuntimeError) names the
+    member and cases of a task that failed."""
+    cases = list(cases)
+    plan = chunk_plan(cases, worker_count(executor, max_workers),
+                      label or (lambda i: f"member {i}: "))
+    bar = _progress(progress, plan.total, "cases")
+    try:
+        with _executor(executor, max_workers, len(plan.tasks)) as running_on:
+            run_plan(plan, running_on, bar, stop_workers=executor is None)
+    finally:
+        bar.close()
+    return _results(plan)
+
+
+def run_single(case: "Case", *, executor: "Executor | None" = None, max_workers: int | None = None,
+               progress: Any = None) -> "Result":
+    """One case's cases as tasks (`vp.run(..., workers= / executor=)`): like `run_cases` for one case, with
+    messages worded as `vp.run` words them (no member label)."""
+    plan = chunk_plan([case], worker_count(executor, max_workers))
+    bar = _progress(progress, plan.total, "run")
+    try:
+        with _executor(executor, max_workers, len(plan.tasks)) as running_on:
+            run_plan(plan, running_on, bar, stop_workers=executor is None)
+    finally:
+        bar.close()
     return _results(plan)[0]
 
 
-def _worker_count(executor: Any, max_workers: Any) -> int:
+@contextmanager
+def _executor(executor: Any, max_workers: Any, tasks: int, mp_context: str = "spawn") -> Iterator[Any]:
+    """The given executor, else a local pool for this call (no more workers than tasks), shut down after;
+    on an error or Ctrl-C its workers are stopped at once."""
     if executor is not None:
-        return int(getattr(executor, "max_workers", None) or 1)
-    from .runner import check_count
+        yield executor
+        return
+    from .local_pool import LocalProcessExecutor
 
-    return check_count("max_workers", max_workers) or os.cpu_count() or 1
+    own = LocalProcessExecutor(max(1, min(worker_count(None, max_workers), tasks)), mp_context)
+    try:
+        yield own
+    except BaseException:
+        own.shutdown(wait=False)
+        raise
+    own.shutdown(wait=True)
 
 
-def _plan(member_list: list[Member], workers: int) -> _Plan:
+def _plan(member_list: "list[Member]", workers: int) -> Plan:
     """Split every member's cases into tasks: about CHUNKS_PER_WORKER tasks per worker over the whole grid,
     a coupled (tidal buildup) member in one task."""
-    from .engine.series import couples_cases
-    from .runner import CHUNKS_PER_WORKER, MAX_CHUNK_CASES, plan_chunks
-
-    plan = _Plan(member_list, [m.case.engine_cases() for m in member_list])
-    total = sum(len(cases) for cases in plan.engine_cases)
-    size = min(MAX_CHUNK_CASES, max(1, math.ceil(total / (CHUNKS_PER_WORKER * max(1, workers)))))
-    for member, cases in zip(member_list, plan.engine_cases):
-        for start, stop in plan_chunks(len(cases), couples_cases(cases), workers, chunk_size=size):
-            plan.tasks.append(_Task(member.index, start, stop))
-    return plan
+    return chunk_plan([m.case for m in member_list], workers, lambda i: f"{member_list[i].label()}: ")
 
 
-def _run_tasks(plan: _Plan, executor: Any, bar: Any) -> None:
-    """Submit the tasks (at most IN_FLIGHT_PER_WORKER per worker at a time) and collect their outputs."""
-    limit = max(1, IN_FLIGHT_PER_WORKER * int(getattr(executor, "max_workers", 1) or 1))
-    waiting = list(reversed(plan.tasks))
-    running: dict[Future, _Task] = {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < limit:
-                task = waiting.pop()
-                member = plan.members[task.member]
-                future = executor.submit(sweep_task, plan.engine_cases[task.member][task.start:task.stop],
-                                         member.case.time_step, task.member)
-                running[future] = task
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = running.pop(future)
-                try:
-                    task.pid, task.output = future.result()
-                except Exception as err:
-                    what = "" if plan.single else "sweep "
-                    raise RuntimeError(f"{what}{plan.where(task.member)}cases {task.start + 1}-{task.stop}: "
-                                       f"{type(err).__name__}: {err}") from err
-                bar.update(task.stop - task.start)
-    except BaseException:                   # a failed task, Ctrl-C: the tasks not done are not wanted
-        for other in running:
-            other.cancel()
-        raise
-
-
-def sweep_task(engine_cases: Sequence[Any], time_step: float, member: int) -> tuple[int, dict[str, Any]]:
-    """Worker function: run some consecutive cases of one member (all of them, in order, when tidal
-    buildup couples them). Returns the worker's process id and ``{"plumes", "farfields", "tidal"}`` with
-    the columns packed as float arrays (compact to send back)."""
-    from .engine.series import run_series
-    from .runner import pack_columns
-
-    series = run_series(list(engine_cases), time_step)
-    return os.getpid(), {"plumes": [pack_columns(p) for p in series.plumes],
-                         "farfields": [pack_columns(f) for f in series.farfields], "tidal": series.tidal}
-
-
-def _results(plan: _Plan) -> list["Result"]:
+def _results(plan: Plan) -> list["Result"]:
     """One Result per member from its tasks' outputs (in case order); CaseError if the model refused one."""
-    from .engine.types import TidalOutput
     from .inputs import CaseError
     from .results import Result
-    from .runner import unpack_columns
 
-    by_member: dict[int, list[_Task]] = {}
-    for task in plan.tasks:
-        by_member.setdefault(task.member, []).append(task)
     results, problems = [], []
-    for member, engine_cases in zip(plan.members, plan.engine_cases):
-        plumes, farfields, tidal = [], [], TidalOutput()
-        for task in sorted(by_member[member.index], key=lambda t: t.start):
-            plumes.extend(unpack_columns(p) for p in task.output["plumes"])
-            farfields.extend(unpack_columns(f) for f in task.output["farfields"])
-            if task.output["tidal"].was_run:
-                tidal = task.output["tidal"]
-            task.output = None
-        for number, plume in enumerate(plumes, start=1):
+    for number, (plumes, farfields, tidal) in enumerate(assemble(plan)):
+        for case_number, plume in enumerate(plumes, start=1):
             if plume.error:                 # the model refused a case: as vp.run does
-                where = f"case {number}: " if len(plumes) > 1 else ""
-                problems.append(f"{plan.where(member.index)}{where}{plume.error}")
-        results.append(Result(member.case, plumes, engine_cases, farfields, tidal))
+                where = f"case {case_number}: " if len(plumes) > 1 else ""
+                problems.append(f"{plan.label(number)}{where}{plume.error}")
+        results.append(Result(plan.cases[number], plumes, plan.engine_cases[number], farfields, tidal))
     if problems:
         raise CaseError(problems[:MAX_LISTED_PROBLEMS])
     return results
 
 
-def _store(plan: _Plan, results: list["Result"], store: Any) -> list[str]:
+def _store(member_list: "list[Member]", results: list["Result"], store: Any) -> list[str]:
     """Record every member as a run in the archive store (as `vp.run` records one); their run ids."""
     from . import _record, _store as store_from_argument
 
     target = store_from_argument(store)
     run_ids = []
-    for member, result in zip(plan.members, results):
+    for member, result in zip(member_list, results):
         now = time.time()
         result.run_id = _record(target, member.case, result, "notebook", now, now)
         run_ids.append(result.run_id)
     return run_ids
 
 
-def _table(plan: _Plan, results: list["Result"], grid: Mapping[str, Any],
+def _table(plan: Plan, member_list: "list[Member]", results: list["Result"], grid: Mapping[str, Any],
            run_ids: "list[str] | None") -> "pd.DataFrame":
     import pandas as pd
 
-    keys = list(plan.members[0].values) if plan.members else list(grid)
+    keys = list(member_list[0].values) if member_list else list(grid)
     with_farfield = any(o.was_run for r in results for o in r.farfield_outputs)
     with_tidal = any(r.tidal.was_run for r in results)
     rows = []
-    for member, result in zip(plan.members, results):
+    for member, result in zip(member_list, results):
         for final, far in zip(result.final_rows(), result.farfield_outputs):
             row: dict[str, Any] = {"member": member.index, **member.values}
             row.update({"time": final["start_time"], **{k: final[k] for k in RESULT_UNITS if k in final}})
@@ -446,7 +387,7 @@ def _table(plan: _Plan, results: list["Result"], grid: Mapping[str, Any],
                 row["run_id"] = run_ids[member.index]
             rows.append(row)
     columns = ["member", *keys, *RESULT_UNITS]
-    units: dict[str, str] = {"member": "", **{k: key_unit(plan.members[0].case, k) for k in keys}, **RESULT_UNITS}
+    units: dict[str, str] = {"member": "", **{k: key_unit(member_list[0].case, k) for k in keys}, **RESULT_UNITS}
     if with_farfield:
         columns += list(FARFIELD_RESULT_UNITS)
         units.update(FARFIELD_RESULT_UNITS)
@@ -466,15 +407,21 @@ def _table(plan: _Plan, results: list["Result"], grid: Mapping[str, Any],
 # ----------------------------------------------------------------------------------------- progress
 
 class _CallbackProgress:
-    """`progress(done, total)` as chunks finish (vp.run's progress callback)."""
+    """`progress(done, total)` as chunks finish (a callable given as `progress`)."""
 
     def __init__(self, progress: Any, total: int):
         self.progress, self.total, self.done = progress, total, 0
 
     def update(self, n: int) -> None:
         self.done += n
-        if self.progress is not None:
-            self.progress(self.done, self.total)
+        self.progress(self.done, self.total)
 
     def close(self) -> None:
         pass
+
+
+def _progress(progress: Any, total: int, label: str) -> Any:
+    """A bar (`update(n)`, `close()`) from a `progress` argument: True, a callable, or None / False."""
+    if callable(progress):
+        return _CallbackProgress(progress, total)
+    return progress_bar(total, label, bool(progress))
