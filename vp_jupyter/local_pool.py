@@ -54,7 +54,7 @@ if _loky.process_pool_executor_at_exit is None and hasattr(threading, "_register
 
 WORKER_NICENESS = 10            # workers run at a lower priority than the process that submits work
 PARENT_POLL_S = 0.5             # how often a worker checks that its parent is alive
-MEMORY_POLL_S = 0.1             # how often a worker checks its memory
+MEMORY_POLL_S = 0.02            # how often a worker checks its memory
 MEMORY_GRACE_S = 5.0            # time a task has to release memory after the limit was hit, before the worker ends
 START_METHODS = ("spawn", "forkserver")
 

@@ -1,0 +1,237 @@
+"""Worker pools from any caller, `vp.run` over the local cores, and the local pool's limits.
+
+Scripts run in a subprocess the way a new user writes them: no ``if __name__ == "__main__":`` guard, as a
+file, through ``python -c`` and through ``python -`` (standard input). The workers must not run the
+caller's script again (its body prints a marker, counted once), and the results must equal in-process
+ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import vp_jupyter as vp
+from vp_jupyter import local_pool, tasks
+from vp_jupyter.local_pool import LocalProcessExecutor, memory_limit_message
+
+from builders import assert_same_tables, complete_case
+
+WAIT_S = 180.0
+REPO = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import vp_jupyter as vp
+from builders import complete_case
+
+print("BODY RAN", flush=True)
+table = vp.sweep(complete_case("script"), {{"diffuser.effluent_flow": [1.0, 2.0, 3.0]}}, progress=False)
+result = vp.run(complete_case("script", cases=12), store=False, workers=2)
+print(json.dumps({{"sweep_rows": len(table), "sweep_dilution": [float(d) for d in table["dilution"]],
+                  "run_cases": result.case_count,
+                  "run_dilution": [float(r["dilution"]) for r in result.final_rows()]}}), flush=True)
+"""
+
+
+def _expected() -> dict:
+    table = vp.sweep(complete_case("script"), {"diffuser.effluent_flow": [1.0, 2.0, 3.0]}, progress=False,
+                     max_workers=1)
+    result = vp.run(complete_case("script", cases=12), store=False, workers=1)
+    return {"sweep_rows": 3, "sweep_dilution": [float(d) for d in table["dilution"]], "run_cases": 12,
+            "run_dilution": [float(r["dilution"]) for r in result.final_rows()]}
+
+
+def _check(done: subprocess.CompletedProcess, expected: dict) -> None:
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines.count("BODY RAN") == 1, done.stdout          # the workers did not run the script again
+    assert json.loads(lines[-1]) == expected
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return _expected()
+
+
+def test_a_script_without_a_main_guard_runs_sweeps_and_series(tmp_path, expected) -> None:
+    script = tmp_path / "study.py"
+    script.write_text(SCRIPT.format(tests=str(REPO / "tests")))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=WAIT_S,
+                          cwd=tmp_path)
+    _check(done, expected)
+
+
+def test_python_dash_c_runs_sweeps_and_series(tmp_path, expected) -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(REPO / "tests"))], capture_output=True,
+                          text=True, timeout=WAIT_S, cwd=tmp_path)
+    _check(done, expected)
+
+
+def test_a_script_on_standard_input_runs_sweeps_and_series(tmp_path, expected) -> None:
+    done = subprocess.run([sys.executable, "-"], input=SCRIPT.format(tests=str(REPO / "tests")),
+                          capture_output=True, text=True, timeout=WAIT_S, cwd=tmp_path)
+    _check(done, expected)
+
+
+# ----------------------------------------------------------------------------------------- vp.run
+
+def test_a_long_series_runs_on_the_local_cores_by_default_and_equals_one_process() -> None:
+    case = complete_case("year", cases=vp.PARALLEL_MIN_CASES)
+    seen: list[tuple[int, int]] = []
+    parallel = vp.run(case, store=False, progress=lambda done, total: seen.append((done, total)))
+    pool = local_pool._shared
+    assert pool is not None and pool.worker_pids() and os.getpid() not in pool.worker_pids()
+    assert seen[-1] == (vp.PARALLEL_MIN_CASES, vp.PARALLEL_MIN_CASES) and len(seen) > 1
+    assert_same_tables(parallel, vp.run(case, store=False, workers=1), exact=True)
+
+
+def test_single_cases_short_and_coupled_series_stay_in_process(monkeypatch) -> None:
+    def no_pool(*args, **kwargs):
+        raise AssertionError("this run must stay in the calling process")
+
+    monkeypatch.setattr(local_pool, "shared_executor", no_pool)
+    vp.run(complete_case("one"), store=False)
+    vp.run(complete_case("short", cases=vp.PARALLEL_MIN_CASES - 1), store=False)
+    tidal = complete_case("tidal", cases=vp.PARALLEL_MIN_CASES)
+    tidal["model"].update(tidal_pollution_buildup=True, tpb_channel_width=50.0, tpb_segment_length=100.0,
+                          tpb_upstream_dir=90.0, tpb_coast_bin=40, tpb_coast_concentration=0.0,
+                          tpb_mixing_zone_ceil=2.0)
+    vp.run(tidal, store=False)
+    vp.run(complete_case("asked", cases=vp.PARALLEL_MIN_CASES), store=False, workers=1)
+
+
+def test_progress_true_shows_a_bar_in_process_and_on_workers(capsys, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)       # the text bar (tqdm draws the same numbers)
+    vp.run(complete_case("bar", cases=5), store=False, progress=True)
+    vp.run(complete_case("bar", cases=5), store=False, progress=True, workers=2)
+    err = capsys.readouterr().err
+    assert err.count("run: 5/5 cases") == 2
+    vp.run(complete_case("quiet", cases=3), store=False, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_workers_must_be_a_whole_number() -> None:
+    with pytest.raises(ValueError, match=r"workers must be a whole number >= 1 or None \(got 0\)"):
+        vp.run(complete_case("w"), store=False, workers=0)
+
+
+# ----------------------------------------------------------------------------------------- the pool
+
+def test_a_task_over_the_memory_limit_fails_with_a_clear_message_and_the_pool_recovers() -> None:
+    limit_mb = 300
+    with_margin = (limit_mb + 150) * 2**20
+    executor = LocalProcessExecutor(1, memory_limit_mb=limit_mb)
+    try:
+        baseline_pid = executor.submit(local_pool._noop, 0.0).result(WAIT_S)
+        peak = {"rss": 0}
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch_rss, args=(baseline_pid, peak, stop), daemon=True)
+        watcher.start()
+        future = executor.submit(grow_memory, 2000)
+        with pytest.raises(tasks.WorkerMemoryExceeded) as caught:
+            future.result(WAIT_S)
+        stop.set()
+        watcher.join()
+        assert str(caught.value) == memory_limit_message(limit_mb)
+        assert 0 < peak["rss"] < with_margin, f"peak {peak['rss'] / 2**20:.0f} MiB"
+        print(f"memory limit {limit_mb} MB: the worker's peak RSS was {peak['rss'] / 2**20:.0f} MiB")
+        assert executor.submit(local_pool._noop, 0.0).result(WAIT_S) > 0     # the pool runs the next task
+    finally:
+        executor.shutdown()
+
+
+def grow_memory(mb: int) -> int:
+    """A task that keeps allocating (10 MB at a time, a little work between) until it has `mb` MB."""
+    held = []
+    for _ in range(mb // 10):
+        held.append(bytearray(10 * 2**20))
+        sum(range(20000))
+    return len(held)
+
+
+def _watch_rss(pid: int, peak: dict, stop: threading.Event) -> None:
+    import psutil
+
+    process = psutil.Process(pid)
+    while not stop.is_set():
+        try:
+            peak["rss"] = max(peak["rss"], process.memory_info().rss)
+        except psutil.Error:
+            return
+        time.sleep(0.02)
+
+
+def test_a_killed_worker_names_how_it_died() -> None:
+    executor = LocalProcessExecutor(1)
+    try:
+        future = executor.submit(local_pool._noop, 60.0)
+        pids = _wait_for(lambda: executor.worker_pids())
+        time.sleep(0.3)
+        os.kill(pids[0], signal.SIGKILL)
+        with pytest.raises(tasks.WorkerDied) as caught:
+            future.result(WAIT_S)
+        assert caught.value.pids == {pids[0]}
+        assert str(caught.value) == f"{tasks.WORKER_DIED} (exit codes [-9])"
+        assert executor.submit(local_pool._noop, 0.0).result(WAIT_S) != pids[0]
+    finally:
+        executor.shutdown()
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path) -> None:
+    import psutil
+
+    script = ("import sys, time\n"
+              f"sys.path.insert(0, {str(REPO)!r})\n"
+              "from vp_jupyter.local_pool import LocalProcessExecutor, _noop\n"
+              "pool = LocalProcessExecutor(2)\n"
+              "futures = [pool.submit(_noop, 600.0) for _ in range(2)]\n"
+              "time.sleep(1.0)\n"
+              "print(*pool.worker_pids(), flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        family = [p.pid for p in psutil.Process(parent.pid).children(recursive=True)]
+        assert set(pids) <= set(family)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10.0
+        while _alive(family) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(family), f"still alive 10 s after the parent was killed: {_alive(family)}"
+    finally:
+        parent.kill()
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The processes of `pids` still running (zombies waiting to be reaped count as gone)."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _wait_for(condition, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out")
