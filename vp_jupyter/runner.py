@@ -70,6 +70,7 @@ from .local_pool import WORKER_NICENESS, LocalProcessExecutor, _noop, release_me
 from .tasks import (CHUNKS_PER_WORKER, MAX_CHUNK_CASES, PROGRESS_INTERVAL_S, WORKER_DIED,  # noqa: F401
                     Executor, ProgressReporter, WorkerDied, WorkerMemoryExceeded, check_count, in_worker,
                     pack_columns, plan_chunks, report, unpack_columns)
+from .run_journal import INTERRUPTED, note_accepted, recover_interrupted  # noqa: F401
 from .store import SOURCES, RunNotFound, RunRecord, RunStore, check_run_id, iso_time, new_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -380,11 +381,17 @@ class Runner:
     independent series (default: about CHUNKS_PER_WORKER chunks per worker, at most MAX_CHUNK_CASES).
     The executor's workers must see the store's folder (they write the chunk results and the run there).
     `owns_executor`: shut the executor down with the runner (default: only when the runner made it).
+    `memory_limit_mb`: resident memory each worker of the runner's own local pool may use (None: no
+    limit); a run over it fails with a message saying so. `prestart`: start the workers now, in the
+    background, so the first run does not wait for them.
+    On start the runner records the runs a runner that died left in flight in the store as failed
+    (`run_journal.INTERRUPTED`) and removes their staging leftovers (`recovered`: their ids).
     """
 
     def __init__(self, store: RunStore | None = None, executor: Executor | None = None, *,
                  max_workers: int | None = None, timeout_s: float | None = None, max_cases: int | None = None,
-                 chunk_size: int | None = None, mp_context: Any = "spawn", owns_executor: bool | None = None):
+                 chunk_size: int | None = None, mp_context: Any = "spawn", owns_executor: bool | None = None,
+                 memory_limit_mb: float | None = None, prestart: bool = False):
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
                                       or not timeout_s > 0):
             raise ValueError(f"timeout_s must be a number > 0 or None (got {timeout_s!r})")
@@ -392,7 +399,8 @@ class Runner:
         check_count("chunk_size", chunk_size)
         self.store = store if store is not None else RunStore()
         self._own_executor = executor is None if owns_executor is None else bool(owns_executor)
-        self.executor = executor if executor is not None else LocalProcessExecutor(max_workers, mp_context)
+        self.executor = (executor if executor is not None
+                         else LocalProcessExecutor(max_workers, mp_context, memory_limit_mb=memory_limit_mb))
         self._has_messages = hasattr(self.executor, "listener")
         if self._has_messages:
             self.executor.listener = self._on_worker_message
@@ -416,6 +424,13 @@ class Runner:
         self._thread.start()
         _LIVE_RUNNERS.add(self)
         _register_exit_hook()
+        try:
+            self.recovered = recover_interrupted(self.store)
+        except OSError as err:              # e.g. a read-only store: runs cannot be submitted either
+            log.error("recording the runs interrupted in %s failed: %s", self.store.root, err)
+            self.recovered = []
+        if prestart and callable(getattr(self.executor, "prestart", None)):
+            threading.Thread(target=self._prestart, name="vp-runner-prestart", daemon=True).start()
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -452,6 +467,8 @@ class Runner:
                    chunks=chunks, created=time.time(), total=len(engine_cases), case_name=case.name)
         job.pending.extend(chunks)
         job.done_future.set_running_or_notify_cancel()      # waiters can never cancel it
+        note_accepted(self.store, job.id, job.case_json, case_count=job.total, source=source, owner=owner,
+                      created=job.created)
         if not coupled:
             self.store.parts_dir(job.id, create=True)
         with self._lock:
@@ -463,6 +480,7 @@ class Runner:
                 self._order.append(job)
         if closed:
             self.store.discard_staging(job.id)
+            self.store.clear_in_flight(job.id)
             raise RuntimeError("the runner was shut down")
         self._events.put(_WAKE)
         return job.id
@@ -626,6 +644,13 @@ class Runner:
         self.shutdown()
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _prestart(self) -> None:
+        """Start the workers (and import the model there) now, so the first run does not wait for them."""
+        try:
+            self.executor.prestart()
+        except Exception as err:            # the first run starts them, or reports why it cannot
+            log.warning("starting the worker processes ahead failed: %s", err)
 
     def _done_future(self, run_id: str) -> Future | None:
         run_id = check_run_id(run_id)
@@ -908,6 +933,7 @@ class Runner:
             status, error, record = "failed", f"finishing the run failed: {err}", None
         try:
             self.store.discard_staging(job.id)      # chunk results, a save interrupted by a kill
+            self.store.clear_in_flight(job.id)      # recorded: no longer at risk
         except OSError:
             log.exception("removing the staging files of run %s failed", job.id)
         with self._lock:

@@ -11,6 +11,7 @@
         output_<run id>.zip     the legacy zip archive, when one was made
       .staging/                 folders being written or deleted; leftovers of a crash (see clean_staging)
         <run id>.parts/         the chunk results of a run in progress (`parts_dir`), removed when it ends
+      .inflight/<run id>.json   a note per run a server accepted and has not stored yet (see `note_in_flight`)
 
 Run ids are a UTC timestamp plus 128 random bits (`20261125T173724Z-<32 hex>`). Every public method checks
 an id against `RUN_ID_PATTERN` before any path is built, and paths are resolved and verified to stay
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "VP_JUPYTER_STORE"
 STAGING = ".staging"
+IN_FLIGHT = ".inflight"
 META_FORMAT = 1
 
 # `[0-9]`, not `\d`: `\d` also matches non-ASCII digits
@@ -530,6 +532,61 @@ class RunStore:
             _remove_entry(entry)
             removed.append(entry.name)
         return sorted(removed)
+
+
+    # -- runs in flight ----------------------------------------------------------------------------
+    # A runner notes every run it accepts in `.inflight/<run id>.json` (the case and who runs it) and
+    # removes the note once the run is stored, so a runner that starts after a crash can record the runs
+    # the crash interrupted (`runner.recover_interrupted`).
+
+    @property
+    def in_flight_dir(self) -> Path:
+        return self.root / IN_FLIGHT
+
+    def note_in_flight(self, run_id: str, note: Mapping[str, Any]) -> None:
+        """Write the note of a run that was accepted and is not stored yet (atomically)."""
+        run_id = check_run_id(run_id)
+        folder = self.in_flight_dir
+        temporary = folder / f".{run_id}.{secrets.token_hex(4)}.tmp"
+        for attempt in range(3):            # the folder is removed whenever it empties (clear_in_flight)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self._write_json(temporary, {**note, "id": run_id})
+                os.replace(temporary, folder / f"{run_id}.json")
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+
+    def clear_in_flight(self, run_id: str) -> None:
+        """Remove a run's note (and the notes' folder once it is empty, leaving only runs in the root)."""
+        (self.in_flight_dir / f"{check_run_id(run_id)}.json").unlink(missing_ok=True)
+        try:
+            self.in_flight_dir.rmdir()
+        except OSError:                     # other notes, or gone already
+            pass
+
+    def in_flight(self) -> list[dict[str, Any]]:
+        """The notes of runs in flight (or interrupted), unreadable ones left out."""
+        notes = []
+        try:
+            entries = list(os.scandir(self.in_flight_dir))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if not entry.name.endswith(".json") or not RUN_ID_PATTERN.fullmatch(entry.name[:-5]):
+                continue
+            try:
+                with open(entry.path, encoding="utf-8") as handle:
+                    note = json.load(handle)
+            except (OSError, ValueError):
+                continue
+            if isinstance(note, dict) and note.get("id") == entry.name[:-5]:
+                notes.append(note)
+        return notes
 
 
 # ------------------------------------------------------------------------------------------- helpers

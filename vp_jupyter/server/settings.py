@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from traitlets import Dict, Float, Integer, List, Unicode, validate
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, validate
 from traitlets.config import Configurable
 
 from ..runner import Runner
@@ -35,6 +35,14 @@ class VisualPlumesSettings(Configurable):
         0, config=True, help="Worker processes for model runs with the local executor (0: one per CPU core).")
     mp_start_method = Unicode(
         "spawn", config=True, help="How local worker processes start: 'spawn' or 'forkserver' (never fork).")
+    worker_memory_limit_mb = Float(
+        4096.0, config=True,
+        help="Resident memory one local worker process may use, MB (0: no limit). A run that needs more fails "
+             "with a message saying so; the worker is replaced.")
+    prestart_workers = Bool(
+        True, config=True,
+        help="Start the local worker processes in the background when the server starts, so the first run "
+             "does not wait for them.")
     run_timeout = Float(
         600.0, config=True, help="Wall-clock limit of one run, seconds; a run over it fails.")
     max_cases = Integer(
@@ -64,6 +72,12 @@ class VisualPlumesSettings(Configurable):
     dask_max_workers = Integer(
         0, config=True,
         help="executor 'dask': tasks kept running on the cluster at once (0: its total worker threads at start).")
+
+    @validate("worker_memory_limit_mb")
+    def _check_memory_limit(self, proposal):
+        if not proposal["value"] >= 0:
+            raise ValueError(f"worker_memory_limit_mb must be >= 0 (0: no limit; got {proposal['value']!r})")
+        return proposal["value"]
 
     @validate("executor")
     def _check_executor(self, proposal):
@@ -136,6 +150,7 @@ class VisualPlumesSettings(Configurable):
     def make_runner(self, store: RunStore) -> Runner:
         return Runner(store, self.make_executor(), max_workers=self.max_workers or None,
                       timeout_s=self.run_timeout, max_cases=self.max_cases, mp_context=self.mp_start_method,
+                      memory_limit_mb=self.worker_memory_limit_mb or None, prestart=self.prestart_workers,
                       owns_executor=True)     # a Dask client or gateway cluster made here closes with the server
 
     def apply_retention(self) -> list[str]:
