@@ -1,0 +1,150 @@
+"""`kill -9` of a real `jupyter server` with runs in flight: nothing of it survives, and the next server on the
+same store records the interrupted runs as failed and leaves no staging leftovers (issue 14, item 6)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from vp_jupyter.run_journal import INTERRUPTED
+from vp_jupyter.store import RunStore
+
+from builders import complete_case
+
+START_S = 120.0
+WAIT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `jupyter server` with the Visual Plumes extension on 127.0.0.1, its store in `store`."""
+
+    def __init__(self, base: Path, store: Path, name: str):
+        self.base, self.store = base, store
+        config = base / "config"
+        config.mkdir(exist_ok=True)
+        (config / "jupyter_server_config.py").write_text(
+            "c.ServerApp.jpserver_extensions = {'vp_jupyter': True}\n"
+            "c.VisualPlumesApp.max_workers = 2\n")
+        self.port, self.token = _free_port(), uuid.uuid4().hex
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / f"runtime-{name}"),
+               "VP_JUPYTER_STORE": str(store)}
+        self.log_path = base / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        (base / "root").mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={base / 'root'}",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_S
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.log_text()}")
+            try:
+                self.call("GET", "/visualplumes/api/runs")
+                break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer within {START_S:.0f} s:\n{self.log_text()}")
+            time.sleep(0.3)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+
+
+def _alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _wait(condition, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_runs(tmp_path) -> None:
+    import psutil
+
+    store_root = tmp_path / "store"
+    first = Server(tmp_path, store_root, "first")
+    try:
+        slow = complete_case("interrupted", cases=4000)
+        slow["model"]["write_step_freq"] = 100
+        ids = [first.call("POST", "/visualplumes/api/runs", slow)["id"] for _ in range(2)]
+        _wait(lambda: all(first.call("GET", f"/visualplumes/api/runs/{i}")["status"] == "running" for i in ids)
+              and first.call("GET", f"/visualplumes/api/runs/{ids[0]}")["progress"]["done"] > 0,
+              "both runs to be running")
+        staging = RunStore(store_root).staging
+        assert {f"{i}.parts" for i in ids} <= {p.name for p in staging.iterdir()}      # chunk results exist
+        family = [first.process.pid] + [p.pid for p in psutil.Process(first.process.pid).children(recursive=True)]
+        assert len(family) >= 3                     # the server and its workers (and a resource tracker)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(30)
+        killed = time.monotonic()
+        while _alive(family) and time.monotonic() - killed < 10.0:
+            time.sleep(0.1)
+        assert not _alive(family), f"processes of the killed server alive 10 s later: {_alive(family)}"
+    finally:
+        first.stop()
+
+    second = Server(tmp_path, store_root, "second")
+    try:
+        runs = {run["id"]: run for run in second.call("GET", "/visualplumes/api/runs")["runs"]}
+        for run_id in ids:
+            assert (runs[run_id]["status"], runs[run_id]["error"]) == ("failed", INTERRUPTED)
+            assert runs[run_id]["case_count"] == 4000
+            status = second.call("GET", f"/visualplumes/api/runs/{run_id}")
+            assert (status["status"], status["error"]) == ("failed", INTERRUPTED)
+        store = RunStore(store_root)
+        assert not store.staging.exists() or list(store.staging.iterdir()) == []
+        assert not store.in_flight_dir.exists()
+    finally:
+        second.stop()
