@@ -13,12 +13,9 @@ import logging
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .store import RunNotFound, RunStore
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .inputs import Case
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +62,7 @@ def _record_interrupted(store: RunStore, note: dict) -> None:
         return                              # it was stored just before the crash: that stands
     except RunNotFound:
         pass
-    case: Case = Case.from_dict(note["case"], max_cases=max(MAX_CASES, int(note.get("case_count") or 0)))
+    case = Case.from_dict(note["case"], max_cases=max(MAX_CASES, int(note.get("case_count") or 0)))
     store.save(case, None, status="failed", error=INTERRUPTED, source=note["source"], owner=note.get("owner", ""),
                created=note.get("created"), finished=time.time(), run_id=note["id"])
 
