@@ -151,11 +151,7 @@ def test_a_task_over_the_memory_limit_fails_with_a_clear_message_and_the_pool_re
 
 def grow_memory(mb: int) -> int:
     """A task that keeps allocating (10 MB at a time, a little work between) until it has `mb` MB."""
-    held = []
-    for _ in range(mb // 10):
-        held.append(bytearray(10 * 2**20))
-        sum(range(20000))
-    return len(held)
+    return len(grow_and_hold(mb))
 
 
 def _watch_rss(pid: int, peak: dict, stop: threading.Event) -> None:
@@ -235,3 +231,37 @@ def _wait_for(condition, timeout: float = WAIT_S):
             return value
         time.sleep(0.02)
     raise AssertionError("timed out")
+
+
+def hungry_archive(mb: int, result, run_id: str) -> bytes:
+    """A legacy-archive maker (it runs in the worker that finishes a run) that needs `mb` MB."""
+    return bytes(len(grow_and_hold(mb)))
+
+
+def grow_and_hold(mb: int) -> list:
+    held = []
+    for _ in range(mb // 10):
+        held.append(bytearray(10 * 2**20))
+        sum(range(20000))
+    return held
+
+
+def test_a_run_over_the_worker_memory_limit_fails_saying_so_and_the_next_run_succeeds(tmp_path) -> None:
+    import functools
+
+    from vp_jupyter.runner import Runner
+    from vp_jupyter.store import RunStore
+
+    from builders import assert_no_partial_runs
+
+    store = RunStore(tmp_path / "runs")
+    with Runner(store, max_workers=1, memory_limit_mb=400) as runner:
+        doomed = runner.submit(complete_case("hungry", cases=3), source="api",
+                               make_archive=functools.partial(hungry_archive, 3000))
+        status = runner.wait_sync(doomed, WAIT_S)
+        assert status["status"] == "failed"
+        assert status["error"].endswith(memory_limit_message(400)), status["error"]
+        assert store.get(doomed).error == status["error"]
+        fine = runner.submit(complete_case("fine", cases=3), source="api")
+        assert runner.wait_sync(fine, WAIT_S)["status"] == "succeeded"
+    assert_no_partial_runs(store)
