@@ -166,6 +166,20 @@ def wait_until(condition, what: str, timeout: float):
     raise AssertionError(f"gave up waiting for {what}")
 
 
+def alive_processes(pids) -> list[int]:
+    """The processes of `pids` still running (zombies waiting to be reaped count as gone)."""
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
 def assert_same_tables(result, expected, *, exact: bool = False) -> None:
     """The same plume, far-field, cases and summary tables, plume statuses, memos and tidal buildup.
     `exact`: no float tolerance in the tables; otherwise pandas' default comparison (left to pandas: an explicit

@@ -22,7 +22,7 @@ import vp_jupyter as vp
 from vp_jupyter import local_pool, tasks
 from vp_jupyter.local_pool import LocalProcessExecutor, memory_limit_message
 
-from builders import assert_same_tables, complete_case
+from builders import alive_processes, assert_same_tables, complete_case, wait_until
 
 WAIT_S = 180.0
 REPO = Path(__file__).resolve().parents[1]
@@ -170,7 +170,7 @@ def test_a_killed_worker_names_how_it_died() -> None:
     executor = LocalProcessExecutor(1)
     try:
         future = executor.submit(local_pool._noop, 60.0)
-        pids = _wait_for(lambda: executor.worker_pids())
+        pids = wait_until(lambda: executor.worker_pids(), "a worker to start", WAIT_S)
         time.sleep(0.3)
         os.kill(pids[0], signal.SIGKILL)
         with pytest.raises(tasks.WorkerDied) as caught:
@@ -202,35 +202,11 @@ def test_workers_end_when_their_parent_is_killed(tmp_path) -> None:
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 10.0
-        while _alive(family) and time.monotonic() < deadline:
+        while alive_processes(family) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _alive(family), f"still alive 10 s after the parent was killed: {_alive(family)}"
+        assert not alive_processes(family), f"still alive 10 s after the parent was killed: {alive_processes(family)}"
     finally:
         parent.kill()
-
-
-def _alive(pids: list[int]) -> list[int]:
-    """The processes of `pids` still running (zombies waiting to be reaped count as gone)."""
-    import psutil
-
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def _wait_for(condition, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def hungry_archive(mb: int, result, run_id: str) -> bytes:

@@ -18,7 +18,7 @@ import pytest
 from vp_jupyter.run_journal import INTERRUPTED
 from vp_jupyter.store import RunStore
 
-from builders import complete_case
+from builders import alive_processes, complete_case, wait_until
 
 START_S = 120.0
 WAIT_S = 120.0
@@ -86,29 +86,6 @@ class Server:
         self.log.close()
 
 
-def _alive(pids: list[int]) -> list[int]:
-    import psutil
-
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def _wait(condition, what: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.timeout(600)
 def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_runs(tmp_path) -> None:
     import psutil
@@ -119,9 +96,9 @@ def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_
         slow = complete_case("interrupted", cases=4000)
         slow["model"]["write_step_freq"] = 100
         ids = [first.call("POST", "/visualplumes/api/runs", slow)["id"] for _ in range(2)]
-        _wait(lambda: all(first.call("GET", f"/visualplumes/api/runs/{i}")["status"] == "running" for i in ids)
-              and first.call("GET", f"/visualplumes/api/runs/{ids[0]}")["progress"]["done"] > 0,
-              "both runs to be running")
+        wait_until(lambda: all(first.call("GET", f"/visualplumes/api/runs/{i}")["status"] == "running" for i in ids)
+                   and first.call("GET", f"/visualplumes/api/runs/{ids[0]}")["progress"]["done"] > 0,
+                   "both runs to be running", WAIT_S)
         staging = RunStore(store_root).staging
         assert {f"{i}.parts" for i in ids} <= {p.name for p in staging.iterdir()}      # chunk results exist
         family = [first.process.pid] + [p.pid for p in psutil.Process(first.process.pid).children(recursive=True)]
@@ -129,9 +106,9 @@ def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(30)
         killed = time.monotonic()
-        while _alive(family) and time.monotonic() - killed < 10.0:
+        while alive_processes(family) and time.monotonic() - killed < 10.0:
             time.sleep(0.1)
-        assert not _alive(family), f"processes of the killed server alive 10 s later: {_alive(family)}"
+        assert not alive_processes(family), f"processes of the killed server alive 10 s later: {alive_processes(family)}"
     finally:
         first.stop()
 

@@ -429,7 +429,7 @@ def release_memory() -> None:
 
 def _warm_up(seconds: float) -> int:
     """`prestart` task: import what the model's tasks need, so the first run finds a warm worker."""
-    from . import inputs, results  # noqa: F401
+    from . import inputs, legacy, report, results, run_worker  # noqa: F401
     from .engine import series  # noqa: F401
     time.sleep(seconds)
     return os.getpid()

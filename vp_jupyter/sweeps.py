@@ -263,13 +263,7 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
     """
     member_list = members(case, grid)
     plan = _plan(member_list, worker_count(executor, max_workers))
-    bar = progress_bar(plan.total, "sweep", progress)
-    try:
-        with _executor(executor, max_workers, len(plan.tasks), mp_context) as running_on:
-            run_plan(plan, running_on, bar, stop_workers=executor is None)
-    finally:
-        bar.close()
-    results = _results(plan)
+    results = _run(plan, executor, max_workers, bool(progress), "sweep", mp_context)
     run_ids = _store(member_list, results, store) if store is not False and store is not None else None
     return _table(plan, member_list, results, grid, run_ids)
 
@@ -283,16 +277,8 @@ def run_cases(cases: "Sequence[Case]", *, executor: "Executor | None" = None, ma
     (cases), or None / False. `label(i) -> str` names member i in messages (default "member i: ").
     CaseError lists the cases the model refused (per member); `tasks.TaskFailed` (a RuntimeError) names the
     member and cases of a task that failed."""
-    cases = list(cases)
-    plan = chunk_plan(cases, worker_count(executor, max_workers),
-                      label or (lambda i: f"member {i}: "))
-    bar = _progress(progress, plan.total, "cases")
-    try:
-        with _executor(executor, max_workers, len(plan.tasks)) as running_on:
-            run_plan(plan, running_on, bar, stop_workers=executor is None)
-    finally:
-        bar.close()
-    return _results(plan)
+    plan = chunk_plan(list(cases), worker_count(executor, max_workers), label or (lambda i: f"member {i}: "))
+    return _run(plan, executor, max_workers, progress, "cases")
 
 
 def run_single(case: "Case", *, executor: "Executor | None" = None, max_workers: int | None = None,
@@ -300,13 +286,20 @@ def run_single(case: "Case", *, executor: "Executor | None" = None, max_workers:
     """One case's cases as tasks (`vp.run(..., workers= / executor=)`): like `run_cases` for one case, with
     messages worded as `vp.run` words them (no member label)."""
     plan = chunk_plan([case], worker_count(executor, max_workers))
-    bar = _progress(progress, plan.total, "run")
+    return _run(plan, executor, max_workers, progress, "run")[0]
+
+
+def _run(plan: Plan, executor: Any, max_workers: Any, progress: Any, bar_label: str,
+         mp_context: str = "spawn") -> list["Result"]:
+    """Run a plan's tasks on `executor` (else a local pool made for it) with a progress bar or callback;
+    the members' Results."""
+    bar = _progress(progress, plan.total, bar_label)
     try:
-        with _executor(executor, max_workers, len(plan.tasks)) as running_on:
+        with _executor(executor, max_workers, len(plan.tasks), mp_context) as running_on:
             run_plan(plan, running_on, bar, stop_workers=executor is None)
     finally:
         bar.close()
-    return _results(plan)[0]
+    return _results(plan)
 
 
 @contextmanager
