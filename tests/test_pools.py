@@ -178,6 +178,12 @@ def test_a_killed_worker_names_how_it_died() -> None:
         assert caught.value.pids == {pids[0]}
         assert str(caught.value) == f"{tasks.WORKER_DIED} (exit codes [-9])"
         assert executor.submit(local_pool._noop, 0.0).result(WAIT_S) != pids[0]
+        # a crash is not worded as a kill
+        future = executor.submit(os.abort)
+        with pytest.raises(tasks.WorkerDied) as caught:
+            future.result(WAIT_S)
+        assert caught.value.cause.startswith("the worker process running this case ended unexpectedly "
+                                             "(signal SIGABRT")
     finally:
         executor.shutdown()
 

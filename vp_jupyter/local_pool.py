@@ -197,7 +197,7 @@ class LocalProcessExecutor:
                     gen.failure = WorkerDied(message, dead, cause=message)
                 elif isinstance(error, TerminatedWorkerError) or dead:
                     codes = sorted({p.exitcode for p in gen.processes.values() if p.exitcode is not None})
-                    gen.failure = WorkerDied(f"{WORKER_DIED} (exit codes {codes})", dead)
+                    gen.failure = WorkerDied(f"{WORKER_DIED} (exit codes {codes})", dead, cause=_death_cause(codes))
                 else:                       # not a death: e.g. a task that cannot be unpickled in a worker
                     cause = error.__cause__ or error
                     gen.failure = WorkerDied(f"the worker pool failed: {error} {cause if cause is not error else ''}"
@@ -308,6 +308,26 @@ def _shut_down_shared() -> None:
     with _shared_lock:
         if _shared is not None:
             _shared.shutdown(wait=False)
+
+
+def _death_cause(exit_codes: "list[int]") -> str:
+    """What a run whose worker died fails with: WORKER_DIED for a kill (SIGKILL: from outside or the
+    system's out-of-memory killer), else how the worker ended (a crash signal, an exit code)."""
+    import signal
+
+    if not exit_codes or all(code == -signal.SIGKILL for code in exit_codes):
+        return WORKER_DIED
+    how = []
+    for code in exit_codes:
+        if code < 0:
+            try:
+                how.append(f"signal {signal.Signals(-code).name}")
+            except ValueError:
+                how.append(f"signal {-code}")
+        else:
+            how.append(f"exit code {code}")
+    return (f"the worker process running this case ended unexpectedly ({', '.join(how)}; its error output, "
+            "if any, is in the log of the process that started it)")
 
 
 def _context(mp_context: Any) -> Any:
