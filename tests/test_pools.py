@@ -247,3 +247,26 @@ def test_a_run_over_the_worker_memory_limit_fails_saying_so_and_the_next_run_suc
         fine = runner.submit(complete_case("fine", cases=3), source="api")
         assert runner.wait_sync(fine, WAIT_S)["status"] == "succeeded"
     assert_no_partial_runs(store)
+
+
+def test_a_plan_stops_at_its_time_limit_or_when_cancelled_and_its_workers_with_it() -> None:
+    slow = complete_case("slow", cases=3000)
+    slow["model"]["write_step_freq"] = 100
+    plan = tasks.chunk_plan([vp.Case.load(slow)], workers=1)
+    executor = LocalProcessExecutor(1)
+    try:
+        executor.submit(local_pool._noop, 0.0).result(WAIT_S)
+        first = executor.worker_pids()
+        with pytest.raises(TimeoutError, match="time limit of 0.5 s"):
+            tasks.run_plan(plan, executor, time_limit_s=0.5, stop_workers=True)
+        wait_until(lambda: not alive_processes(first), "the stopped worker to end", WAIT_S)
+        executor.submit(local_pool._noop, 0.0).result(WAIT_S)
+        second = executor.worker_pids()
+        cancel = threading.Event()
+        threading.Timer(0.5, cancel.set).start()
+        with pytest.raises(tasks.Cancelled):
+            tasks.run_plan(plan, executor, cancel=cancel, stop_workers=True)
+        wait_until(lambda: not alive_processes(second), "the cancelled worker to end", WAIT_S)
+        assert executor.submit(local_pool._noop, 0.0).result(WAIT_S) not in first + second
+    finally:
+        executor.shutdown()
