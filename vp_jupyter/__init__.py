@@ -101,7 +101,8 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
         from .local_pool import shared_executor
         from .sweeps import run_single
 
-        result = run_single(case, executor=shared_executor(workers), progress=progress)
+        # (on an error or Ctrl-C the pool's running chunks are stopped: they were all this run's)
+        result = run_single(case, executor=shared_executor(workers), progress=progress, stop_workers=True)
     else:
         result = _run_here(case, progress)
     if store is False or store is None:

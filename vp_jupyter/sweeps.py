@@ -282,21 +282,22 @@ def run_cases(cases: "Sequence[Case]", *, executor: "Executor | None" = None, ma
 
 
 def run_single(case: "Case", *, executor: "Executor | None" = None, max_workers: int | None = None,
-               progress: Any = None) -> "Result":
+               progress: Any = None, stop_workers: bool = False) -> "Result":
     """One case's cases as tasks (`vp.run(..., workers= / executor=)`): like `run_cases` for one case, with
-    messages worded as `vp.run` words them (no member label)."""
+    messages worded as `vp.run` words them (no member label). `stop_workers`: on an error or Ctrl-C,
+    terminate the work `executor` is running (an executor only this call uses)."""
     plan = chunk_plan([case], worker_count(executor, max_workers))
-    return _run(plan, executor, max_workers, progress, "run")[0]
+    return _run(plan, executor, max_workers, progress, "run", stop_workers=stop_workers)[0]
 
 
 def _run(plan: Plan, executor: Any, max_workers: Any, progress: Any, bar_label: str,
-         mp_context: str = "spawn") -> list["Result"]:
+         mp_context: str = "spawn", stop_workers: bool = False) -> list["Result"]:
     """Run a plan's tasks on `executor` (else a local pool made for it) with a progress bar or callback;
     the members' Results."""
     bar = _progress(progress, plan.total, bar_label)
     try:
         with _executor(executor, max_workers, len(plan.tasks), mp_context) as running_on:
-            run_plan(plan, running_on, bar, stop_workers=executor is None)
+            run_plan(plan, running_on, bar, stop_workers=stop_workers or executor is None)
     finally:
         bar.close()
     return _results(plan)
