@@ -1,20 +1,20 @@
-"""The dispatching half of the server's `Runner` (a mixin; the Runner sets up its state): one supervisor
-thread picks tasks for free worker slots — runs waiting to be finished first, then chunks round robin
-between runs — submits them to the executor (`tasks.Executor`), takes worker messages (a task's worker pid,
-cases done), handles each task's end (report, retry when it was killed with other work, failure), and
-enforces the runs' time limits. Ending a run hands it to the `run_finish.Finisher` half.
+"""The dispatching half of the server's `Runner` (a mixin; the Runner sets up its state), on the task
+interface's dispatch loop (`task_dispatch.TaskDispatcher`): which task runs next — runs waiting to be
+finished first, then chunks round robin between runs —, what a worker message means for a run (its
+worker pid, cases done, the start of its time limit), what each task's end means (report, retry when it
+was killed with other work, failure), and the runs' time limits. Ending a run hands it to the
+`run_finish.Finisher` half.
 """
 from __future__ import annotations
 
 import logging
-import queue
 import time
 from concurrent.futures import BrokenExecutor, Future
-from functools import partial
 from typing import Any, Callable
 
 from .jobs import Job, JobTask
 from .run_worker import FinalizeTask, finalize_run, run_chunk, run_coupled
+from .task_dispatch import TaskDispatcher
 from .tasks import WORKER_DIED, WorkerMemoryExceeded
 
 log = logging.getLogger("vp_jupyter.runner")
@@ -22,74 +22,23 @@ log = logging.getLogger("vp_jupyter.runner")
 CANCELLED = "the run was cancelled"
 START_GRACE_S = 60.0           # time allowed for worker start-up before a run's time limit starts anyway
 MAX_RETRIES = 3                # a chunk killed together with another run's work is run again this often
-_WAKE = ("wake",)
-_STOP = ("stop",)
-_TERMINATE = ("terminate",)
 
 
 def time_limit_message(limit_s: float) -> str:
     return f"run exceeded the time limit of {limit_s:g} s"
 
 
-class Dispatcher:
-    """Supervisor thread, dispatch, task outcomes, retries and time limits of a `Runner`."""
+class Dispatcher(TaskDispatcher):
+    """Dispatch order, task outcomes, retries and time limits of a `Runner`."""
 
-    def _on_worker_message(self, message: Any) -> None:
-        """Executor listener (another thread): a worker started a task or counted cases done."""
-        try:
-            kind, token, value = message
-        except (TypeError, ValueError):
-            return
-        with self._lock:
-            entry = self._tasks.get(token)
-            if entry is None:
-                return
-            job, task = entry
-            if kind == "start":
-                task.pid = int(value)
-                if job.limit_from is None and not task.finalize:
-                    job.limit_from = time.monotonic()
-            elif kind == "progress" and not task.finalize:
-                task.done = min(int(value), task.size)
-
-    def _on_done(self, token: int, future: Future) -> None:
-        """Future callback (an executor thread): free the slot at once, leave the rest to the supervisor."""
-        with self._lock:
-            job = self._in_flight.pop(token, None)
-            if job is not None:
-                job.active -= 1
-                if job.active <= 0:
-                    job.active = 0
-                    job.idle.set()
-        self._events.put(("done", token, future))
-
-    def _supervise(self) -> None:
-        while True:
-            try:
-                event = self._events.get(timeout=self._sleep_time())
-            except queue.Empty:
-                event = None
-            stop = terminate = False
-            with self._lock:
-                while event is not None:
-                    if event is _STOP:
-                        stop = True
-                    elif event is _TERMINATE:
-                        terminate = True
-                    elif event[0] == "done":
-                        terminate |= self._task_done(event[1], event[2])
-                    try:
-                        event = self._events.get_nowait()
-                    except queue.Empty:
-                        event = None
-                terminate |= self._check_time_limits()
-                dispatch = [] if stop or self._closed else self._dispatch()
-            if terminate:
-                self._terminate_executor()
-            for token, fn, args in dispatch:
-                self._submit(token, fn, args)
-            if stop:
-                return
+    def _task_message(self, job: Job, task: JobTask, kind: str, value: Any) -> None:
+        """A worker started a task of `job` (its time limit starts with its first chunk) or counted cases done."""
+        if kind == "start":
+            task.pid = int(value)
+            if job.limit_from is None and not task.finalize:
+                job.limit_from = time.monotonic()
+        elif kind == "progress" and not task.finalize:
+            task.done = min(int(value), task.size)
 
     def _deadline(self, job: Job) -> float | None:
         """When a running job hits its time limit (monotonic), counted from the moment a worker first
@@ -100,12 +49,8 @@ class Dispatcher:
             return job.limit_from + self.timeout_s
         return job.started_mono + self.timeout_s + (START_GRACE_S if self._has_messages else 0.0)
 
-    def _sleep_time(self) -> float:
-        with self._lock:
-            deadlines = [d for d in map(self._deadline, self._jobs.values()) if d is not None]
-        if not deadlines:
-            return 1.0
-        return min(1.0, max(0.01, min(deadlines) - time.monotonic()))
+    def _deadlines(self) -> list[float]:
+        return [d for d in map(self._deadline, self._jobs.values()) if d is not None]
 
     def _check_time_limits(self) -> bool:
         now, terminate = time.monotonic(), False
@@ -121,64 +66,35 @@ class Dispatcher:
                             request=job.request, request_files=job.request_files,
                             make_archive=job.make_archive, make_response=job.make_response)
 
-    def _dispatch(self) -> list[tuple[int, Callable[..., Any], tuple]]:
-        """Pick tasks for free worker slots (lock held): runs waiting to be finished first, then chunks,
-        round robin between runs."""
-        picked = []
-        while len(self._in_flight) < self.max_workers and (self._finals or self._order):
-            token = next(self._tokens)
-            if self._finals:
-                job = self._finals.popleft()
-                task = job.finalizer
-                if (job.state != "finishing" or job.final_status != "succeeded" or task is None
-                        or task.token is not None or job.outcome is not None):
-                    continue
-                args: tuple = (self._finalize_task(job), [c.meta["file"] for c in job.chunks], token)
-                fn: Callable[..., Any] = finalize_run
-            else:
-                job = self._order.popleft()
-                if job.state not in ("queued", "running") or not job.pending:
-                    continue
-                task = job.pending.popleft()
-                if job.state == "queued":
-                    job.state, job.started, job.started_mono = "running", time.time(), time.monotonic()
-                if job.pending:
-                    self._order.append(job)
-                cases = job.engine_cases[task.start:task.stop]
-                if job.coupled:
-                    fn, args = run_coupled, (cases, job.time_step, token, self._finalize_task(job))
-                else:
-                    fn, args = run_chunk, (cases, job.time_step, token, str(self.store.parts_dir(job.id)), task.index)
-            task.token, task.pid, task.done = token, None, 0
-            self._tasks[token] = (job, task)
-            self._in_flight[token] = job
-            job.active += 1
-            job.idle.clear()
-            picked.append((token, fn, args))
-        return picked
+    def _pick(self) -> "tuple[Job, JobTask, Callable[[int], tuple[Callable[..., Any], tuple]]] | None":
+        """The next task (lock held): runs waiting to be finished first, then chunks, round robin
+        between runs."""
+        while self._finals:
+            job = self._finals.popleft()
+            task = job.finalizer
+            if (job.state != "finishing" or job.final_status != "succeeded" or task is None
+                    or task.token is not None or job.outcome is not None):
+                continue
+            files = [c.meta["file"] for c in job.chunks]
+            return job, task, lambda token: (finalize_run, (self._finalize_task(job), files, token))
+        while self._order:
+            job = self._order.popleft()
+            if job.state not in ("queued", "running") or not job.pending:
+                continue
+            task = job.pending.popleft()
+            if job.state == "queued":
+                job.state, job.started, job.started_mono = "running", time.time(), time.monotonic()
+            if job.pending:
+                self._order.append(job)
+            cases = job.engine_cases[task.start:task.stop]
+            if job.coupled:
+                return job, task, lambda token: (run_coupled, (cases, job.time_step, token, self._finalize_task(job)))
+            parts = str(self.store.parts_dir(job.id))
+            return job, task, lambda token: (run_chunk, (cases, job.time_step, token, parts, task.index))
+        return None
 
-    def _submit(self, token: int, fn: Callable[..., Any], args: tuple) -> None:
-        with self._lock:                    # its run may have ended since it was picked
-            wanted = token in self._tasks and not self._closed
-        if not wanted:
-            future: Future = Future()
-            future.cancel()
-        else:
-            try:
-                future = self.executor.submit(fn, *args)
-            except Exception as err:        # e.g. the executor cannot start workers
-                future = Future()
-                future.set_exception(err)
-        future.add_done_callback(partial(self._on_done, token))
-
-    def _task_done(self, token: int, future: Future) -> bool:
-        """A dispatched task ended (lock held). True when the workers must be terminated."""
-        entry = self._tasks.pop(token, None)
-        if entry is None:
-            return False                    # its run ended meanwhile: nothing to do
-        job, task = entry
-        pid = task.pid
-        task.token, task.pid = None, None
+    def _task_ended(self, job: Job, task: JobTask, pid: "int | None", future: Future) -> bool:
+        """A dispatched task of `job` ended (lock held). True when the workers must be terminated."""
         if future.cancelled():
             return self._retry(job, task, count=False)
         error = future.exception()
@@ -259,25 +175,12 @@ class Dispatcher:
         awaiting_finish = job.state == "finishing" and job.final_status == "succeeded" and job.outcome is None
         if job.state not in ("queued", "running") and not (finishing and awaiting_finish):
             return False
-        running = False
-        for task in job.tasks():
-            if task.token is not None:
-                running = True
-                self._tasks.pop(task.token, None)
-                task.token = None
+        running = self._drop_tasks(job.tasks())
         job.pending.clear()
         log.log(logging.INFO if status == "cancelled" else logging.WARNING, "run %s %s: %s", job.id, status, error)
         job.state, job.final_status, job.error, job.outcome = "finishing", status, error, None
         self._jobs_finishing(job)
         return running
-
-    def _terminate_executor(self) -> None:
-        terminate = getattr(self.executor, "terminate", None)
-        if terminate is not None:
-            try:
-                terminate()
-            except Exception:
-                log.exception("terminating the workers failed")
 
 
 def _error_text(error: BaseException) -> str:

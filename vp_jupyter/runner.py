@@ -59,24 +59,22 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import itertools
 import logging
 import os
 import pickle
-import queue
 import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .jobs import Job, JobTask, record_status
-from .run_dispatch import _STOP, _TERMINATE, _WAKE, CANCELLED, Dispatcher
+from .run_dispatch import CANCELLED, Dispatcher
 from .run_finish import Finisher
 from .run_journal import note_accepted, recover_interrupted
+from .task_dispatch import TERMINATE, WAKE
 from .store import SOURCES, RunNotFound, RunStore, check_run_id, new_run_id
 from .tasks import Executor, check_count, plan_chunks
 # names the runner's users import from here, defined where they moved when the runner was split up
@@ -134,27 +132,17 @@ class Runner(Dispatcher, Finisher):
         self._own_executor = executor is None if owns_executor is None else bool(owns_executor)
         self.executor = (executor if executor is not None
                          else LocalProcessExecutor(max_workers, mp_context, memory_limit_mb=memory_limit_mb))
-        self._has_messages = hasattr(self.executor, "listener")
-        if self._has_messages:
-            self.executor.listener = self._on_worker_message
-        self._can_terminate = callable(getattr(self.executor, "terminate", None))
-        self.max_workers = int(getattr(self.executor, "max_workers", None) or max_workers or os.cpu_count() or 1)
+        max_workers = int(getattr(self.executor, "max_workers", None) or max_workers or os.cpu_count() or 1)
         self.timeout_s = timeout_s
         self.max_cases = max_cases
         self.chunk_size = chunk_size
         self._lock = threading.RLock()
-        self._events: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._jobs: dict[str, Job] = {}                    # active runs (queued, running, finishing)
         self._finished: "OrderedDict[str, Job]" = OrderedDict()
         self._order: deque[Job] = deque()                  # runs with chunks waiting, round robin
         self._finals: deque[Job] = deque()                 # runs waiting for their finish task
-        self._tasks: dict[int, tuple[Job, JobTask]] = {}    # dispatch token -> its task
-        self._in_flight: dict[int, Job] = {}               # tokens whose futures are not done yet
-        self._tokens = itertools.count(1)
-        self._closed = False
         self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vp-runner-save")
-        self._thread = threading.Thread(target=self._supervise, name="vp-runner", daemon=True)
-        self._thread.start()
+        self._start_dispatching(self.executor, max_workers, name="vp-runner", lock=self._lock)
         _LIVE_RUNNERS.add(self)
         _register_exit_hook()
         try:
@@ -215,7 +203,7 @@ class Runner(Dispatcher, Finisher):
             self.store.discard_staging(job.id)
             self.store.clear_in_flight(job.id)
             raise RuntimeError("the runner was shut down")
-        self._events.put(_WAKE)
+        self._events.put(WAKE)
         return job.id
 
     def status(self, run_id: str) -> dict[str, Any]:
@@ -333,7 +321,7 @@ class Runner(Dispatcher, Finisher):
             known = job is not None or run_id in self._finished
             terminate = False if ended else self._abort(job, "cancelled", CANCELLED)
         if terminate:
-            self._events.put(_TERMINATE)
+            self._events.put(TERMINATE)
         if ended and not known:
             self.store.get(run_id)          # RunNotFound if it never existed
         return not ended
@@ -350,7 +338,7 @@ class Runner(Dispatcher, Finisher):
                 terminate = self._abort(job, "cancelled", CANCELLED)
             self._finished.pop(run_id, None)
         if terminate:
-            self._events.put(_TERMINATE)
+            self._events.put(TERMINATE)
         if job is None:
             self.store.delete(run_id)
 
@@ -364,8 +352,7 @@ class Runner(Dispatcher, Finisher):
             for job in list(self._jobs.values()):
                 self._abort(job, "cancelled", SHUT_DOWN, finishing=True)
         self._terminate_executor()
-        self._events.put(_STOP)
-        self._thread.join(timeout=30)
+        self._stop_dispatching()
         self._finisher.shutdown(wait=wait)
         if self._own_executor:
             self.executor.shutdown(wait=wait)
