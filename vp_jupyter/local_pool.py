@@ -127,8 +127,11 @@ class LocalProcessExecutor:
             reader, writer = self._context.Pipe(duplex=False)
             limit = None if self.memory_limit_mb is None else int(self.memory_limit_mb * 1024 * 1024)
             message = None if limit is None else memory_limit_message(self.memory_limit_mb)
+            # the workers' parent is this process, except with a fork server (then it is the fork server)
+            parent = None if self._context.get_start_method() == "forkserver" else os.getpid()
             pool = ProcessPoolExecutor(self.max_workers, context=self._context, timeout=self.idle_timeout_s,
-                                       initializer=_worker_init, initargs=(writer, self.niceness, limit, message))
+                                       initializer=_worker_init,
+                                       initargs=(writer, self.niceness, limit, message, parent))
             gen = _Generation(next(self._numbers), pool, reader, writer)
             threading.Thread(target=self._read_messages, args=(gen,), daemon=True,
                              name=f"vp-pool-messages-{gen.number}").start()
@@ -361,10 +364,14 @@ class _MemoryLimitHit(WorkerMemoryExceeded):
 
 
 def _worker_init(channel: Any, niceness: int = 0, memory_limit: int | None = None,
-                 limit_text: str | None = None) -> None:
+                 limit_text: str | None = None, parent: int | None = None) -> None:
     """Pool initializer: the message pipe; a lower priority; Ctrl-C left to the parent; a thread that
-    ends the worker when its parent is gone; the memory watchdog."""
+    ends the worker when its parent (`parent`, else the process that started it) is gone; the memory
+    watchdog."""
     global _LIMIT_TEXT
+    parent = parent or os.getppid()
+    if os.getppid() != parent:              # the parent died while this worker was starting
+        os._exit(1)
     tasks.set_channel(channel)
     if niceness:
         try:
@@ -376,7 +383,7 @@ def _worker_init(channel: Any, niceness: int = 0, memory_limit: int | None = Non
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except (ImportError, ValueError, OSError):
         pass
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="vp-watch-parent").start()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="vp-watch-parent").start()
     if memory_limit:
         _LIMIT_TEXT = limit_text or _LIMIT_TEXT
         threading.Thread(target=_watch_memory, args=(memory_limit, threading.main_thread().ident),

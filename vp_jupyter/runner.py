@@ -8,8 +8,9 @@
     runner.store.result_path(run_id)                  # result.json as stored, e.g. to send as it is
 
 Where things live: this module is the public API (submit, status, list, wait, result, cancel, delete,
-shutdown); `jobs.py` the job table entries; `run_dispatch.py` the supervisor thread (dispatch, task
-outcomes, retries, time limits); `run_finish.py` recording runs that ended; `run_worker.py` the worker
+shutdown); `jobs.py` the job table entries; `run_dispatch.py` what the shared dispatch loop
+(`task_dispatch.py`) runs next and what task outcomes mean for runs (retries, failures, time limits);
+`run_finish.py` recording runs that ended; `run_worker.py` the worker
 functions; `run_journal.py` the in-flight notes that let the next runner record runs a crash interrupted;
 `tasks.py` executors, chunks and worker messages shared with `vp.run` and sweeps; `local_pool.py` the
 local process pool.

@@ -229,3 +229,102 @@ class TaskDispatcher:
                 self.executor.terminate()
             except Exception:
                 log.exception("terminating the workers failed")
+
+
+# ----------------------------------------------------------------------------------------- a plan in memory
+
+MAX_RETRIES = 3                     # a task whose worker went away without us knowing why is run again this often
+
+
+class PlanRun(TaskDispatcher):
+    """The tasks of one `tasks.Plan` on an executor, outputs returned to this process (`tasks.run_plan`).
+    The plan is the dispatcher's one group; outcomes go to the calling thread through `outcomes`:
+    ("progress", cases), ("failed", TaskFailed) or ("finished",)."""
+
+    def __init__(self, plan: Any, executor: Any, in_flight: int):
+        from collections import deque
+
+        self.plan = plan
+        self.waiting = deque(plan.tasks)
+        self.remaining = len(plan.tasks)
+        self.active = 0
+        self.idle = threading.Event()
+        self.idle.set()
+        self.outcomes: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+        if not plan.tasks:
+            self.outcomes.put(("finished",))
+        self._start_dispatching(executor, in_flight, name="vp-plan")
+        self._events.put(WAKE)              # dispatch now
+
+    def stop(self) -> bool:
+        """No more tasks; True when some were running (their work may be terminated)."""
+        with self._lock:
+            self._closed = True
+            self.waiting.clear()
+            running = self._drop_tasks(self.plan.tasks)
+        self._stop_dispatching()
+        return running
+
+    def _pick(self) -> Any:
+        from .tasks import run_cases_task
+
+        if not self.waiting:
+            return None
+        chunk = self.waiting.popleft()
+        cases = self.plan.engine_cases[chunk.member][chunk.start:chunk.stop]
+        time_step = self.plan.cases[chunk.member].time_step
+        return self, chunk, lambda token: (run_cases_task, (cases, time_step, chunk.member, token))
+
+    def _task_message(self, group: Any, chunk: Any, kind: str, value: Any) -> None:
+        if kind == "start":
+            chunk.pid = int(value)
+        elif kind == "progress":
+            self._count(chunk, min(int(value), chunk.size))
+
+    def _count(self, chunk: Any, done: int) -> None:
+        """Tell the caller about cases done (each case once, also when a task is run again)."""
+        more = done - chunk.reported
+        if more > 0:
+            chunk.reported = done
+            self.outcomes.put(("progress", more))
+
+    def _task_ended(self, group: Any, chunk: Any, pid: "int | None", future: Future) -> bool:
+        from .tasks import TaskFailed, WorkerDied, WorkerMemoryExceeded
+
+        where = f"{self.plan.label(chunk.member)}cases {chunk.start + 1}-{chunk.stop}: "
+        if future.cancelled():
+            return self._again(chunk, count=False)
+        error = future.exception()
+        if error is None:
+            chunk.pid, chunk.output = future.result()
+            self._count(chunk, chunk.size)
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.outcomes.put(("finished",))
+            return False
+        if isinstance(error, WorkerDied):
+            if error.intentional:           # stopped with other work on a shared executor
+                return self._again(chunk, count=False)
+            if pid is None or pid not in error.pids:
+                return self._again(chunk, count=True)
+            failure = TaskFailed(f"{where}{error.cause}")
+        elif isinstance(error, WorkerMemoryExceeded):
+            failure = TaskFailed(f"{where}{error}")
+        else:
+            failure = TaskFailed(f"{where}{type(error).__name__}: {error}")
+        failure.__cause__ = error
+        self.outcomes.put(("failed", failure))
+        return False
+
+    def _again(self, chunk: Any, count: bool) -> bool:
+        from .tasks import WORKER_DIED, TaskFailed
+
+        if count:
+            chunk.attempts += 1
+            if chunk.attempts > MAX_RETRIES:
+                where = f"{self.plan.label(chunk.member)}cases {chunk.start + 1}-{chunk.stop}: "
+                self.outcomes.put(("failed", TaskFailed(f"{where}{WORKER_DIED}")))
+                return False
+        if not self._closed:
+            self.waiting.appendleft(chunk)
+        return False

@@ -1,6 +1,6 @@
 """The one task interface: chunks of engine cases as tasks on an executor, their progress, cancelling,
 time limits and outcomes — shared by the server's `Runner`, `vp.run`, `vp.sweep` / `sweeps.run_cases`
-and the studies built on it.
+and the studies built on it (the dispatch loop itself: `task_dispatch.py`).
 
     plan = chunk_plan([case_a, case_b], workers=4)         # every case's engine cases in chunks
     outputs = run_plan(plan, executor, progress=bar)       # in-memory outputs per case (vp.run, sweeps)
@@ -20,19 +20,24 @@ What it owns:
 * **Worker messages**: a task calls `report(kind, token, value)` ("start" with its pid, "progress" with
   cases done); the executor delivers them to its `listener`. `in_worker()` tells task code whether it
   runs in a pool worker (where it may tune the process, e.g. its garbage collector).
+* **One dispatch loop** (`task_dispatch.TaskDispatcher`): a supervisor thread keeps the executor's
+  worker slots busy, routes worker messages to the tasks they are about, and hands each task's outcome
+  to its owner. The server's `Runner` (a job table of many runs, outputs in the store) and `run_plan`
+  (one plan, outputs returned here: `vp.run`, sweeps, studies) are its two owners.
 * **Running a plan in memory** (`run_plan`): at most IN_FLIGHT_PER_WORKER tasks per worker in flight,
-  outputs returned by the tasks (no shared folder needed), progress as chunks end, `cancel` (a
-  threading.Event) and `time_limit_s` stop it (the executor's workers are terminated when it can), and
-  a failed task raises `TaskFailed` naming the case and the cases. The server's `Runner` uses the same
-  executors, chunks and messages, but keeps a job table over many runs (see `runner.py`).
+  outputs returned by the tasks (no shared folder needed), progress as workers report cases done,
+  `cancel` (a threading.Event) and `time_limit_s` stop it (the executor's workers are terminated when
+  it is the plan's own), a task stopped together with other work is run again, and a failed task
+  raises `TaskFailed` naming the member and the cases.
 """
 from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from concurrent.futures import BrokenExecutor, Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -152,6 +157,10 @@ class Chunk:
     stop: int
     output: Any = None
     pid: int | None = None
+    token: int | None = None        # the dispatch in flight, if any
+    done: int = 0                   # cases done in the dispatch in flight
+    reported: int = 0               # cases counted as done (progress)
+    attempts: int = 0
 
     @property
     def size(self) -> int:
@@ -199,49 +208,40 @@ def worker_count(executor: Any, max_workers: Any = None) -> int:
 
 def run_plan(plan: Plan, executor: Executor, progress: Any = None, *, cancel: "threading.Event | None" = None,
              time_limit_s: float | None = None, stop_workers: bool = False) -> list[Chunk]:
-    """Run every task of `plan` on `executor` (worker function: `run_cases_task`) and return the tasks with
-    their outputs. `progress`: an object with `update(n)` (n more cases done), called as tasks end.
+    """Run every task of `plan` on `executor` (worker function: `run_cases_task`) through the task
+    dispatch loop (`task_dispatch.PlanRun`: at most IN_FLIGHT_PER_WORKER tasks per worker in flight, a
+    task stopped with other work run again) and return the tasks with their outputs. `progress`: an
+    object with `update(n)` (n more cases done), called in this thread as workers report cases done.
     `cancel`: set it (from another thread) to stop (raises Cancelled); `time_limit_s`: stop after that
-    long (raises TimeoutError). Stopping, a failed task (TaskFailed) or Ctrl-C cancel the tasks not
-    started; with `stop_workers` (an executor made for this plan) its running work is terminated too."""
-    limit = max(1, IN_FLIGHT_PER_WORKER * int(getattr(executor, "max_workers", 1) or 1))
-    waiting = list(reversed(plan.tasks))
-    running: dict[Future, Chunk] = {}
+    long (raises TimeoutError). Stopping, a failed task (TaskFailed) or Ctrl-C drop the tasks not
+    started; with `stop_workers` (an executor only this plan uses) its running work is terminated too."""
+    from .task_dispatch import PlanRun
+
     deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
+    run = PlanRun(plan, executor, max(1, IN_FLIGHT_PER_WORKER * worker_count(executor)))
     try:
-        while waiting or running:
-            while waiting and len(running) < limit:
-                chunk = waiting.pop()
-                case = plan.cases[chunk.member]
-                future = executor.submit(run_cases_task, plan.engine_cases[chunk.member][chunk.start:chunk.stop],
-                                         case.time_step, chunk.member)
-                running[future] = chunk
-            timeout = 0.2 if cancel is not None or deadline is not None else None
-            done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        while True:
+            try:
+                outcome = run.outcomes.get(timeout=0.2)
+            except queue.Empty:
+                outcome = None
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the run was cancelled")
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"the run exceeded the time limit of {time_limit_s:g} s")
-            for future in done:
-                chunk = running.pop(future)
-                try:
-                    chunk.pid, chunk.output = future.result()
-                except WorkerDied as err:
-                    raise TaskFailed(f"{plan.label(chunk.member)}cases {chunk.start + 1}-{chunk.stop}: "
-                                     f"{err.cause if err.pids or not err.intentional else err}") from err
-                except WorkerMemoryExceeded as err:
-                    raise TaskFailed(f"{plan.label(chunk.member)}cases {chunk.start + 1}-{chunk.stop}: {err}") from err
-                except Exception as err:
-                    raise TaskFailed(f"{plan.label(chunk.member)}cases {chunk.start + 1}-{chunk.stop}: "
-                                     f"{type(err).__name__}: {err}") from err
-                if progress is not None:
-                    progress.update(chunk.size)
+            if outcome is None:
+                continue
+            if outcome[0] == "progress" and progress is not None:
+                progress.update(outcome[1])
+            elif outcome[0] == "failed":
+                raise outcome[1]
+            elif outcome[0] == "finished":
+                break
     except BaseException:
-        for other in running:
-            other.cancel()
-        if stop_workers and running and callable(getattr(executor, "terminate", None)):
+        if run.stop() and stop_workers and callable(getattr(executor, "terminate", None)):
             executor.terminate()            # stop the work in flight now
         raise
+    run.stop()
     return plan.tasks
 
 
@@ -249,13 +249,15 @@ class Cancelled(Exception):
     """`run_plan` was cancelled through its `cancel` event."""
 
 
-def run_cases_task(engine_cases: Sequence[Any], time_step: float, case: int) -> tuple[int, dict[str, Any]]:
+def run_cases_task(engine_cases: Sequence[Any], time_step: float, member: int,
+                   token: Any = None) -> tuple[int, dict[str, Any]]:
     """Worker function: run some consecutive engine cases (all of a series, in order, when tidal buildup
-    couples them). Returns the worker's process id and ``{"plumes", "farfields", "tidal"}`` with the
-    columns packed as float arrays (compact to send back)."""
+    couples them), reporting ("start", token, pid) and cases done. Returns the worker's process id and
+    ``{"plumes", "farfields", "tidal"}`` with the columns packed as float arrays (compact to send back)."""
     from .engine.series import run_series
 
-    series = run_series(list(engine_cases), time_step)
+    report("start", token, os.getpid())
+    series = run_series(list(engine_cases), time_step, progress=ProgressReporter(token))
     return os.getpid(), {"plumes": [pack_columns(p) for p in series.plumes],
                          "farfields": [pack_columns(f) for f in series.farfields], "tidal": series.tidal}
 
