@@ -21,6 +21,7 @@ import pytest
 import vp_jupyter as vp
 from vp_jupyter import local_pool, tasks
 from vp_jupyter.local_pool import LocalProcessExecutor, memory_limit_message
+from vp_jupyter.sweeps import run_cases
 
 from builders import alive_processes, assert_same_tables, complete_case, wait_until
 
@@ -270,3 +271,19 @@ def test_a_plan_stops_at_its_time_limit_or_when_cancelled_and_its_workers_with_i
         assert executor.submit(local_pool._noop, 0.0).result(WAIT_S) not in first + second
     finally:
         executor.shutdown()
+
+
+def test_a_sweep_and_server_runs_share_one_executor(tmp_path) -> None:
+    from vp_jupyter.runner import Runner
+    from vp_jupyter.store import RunStore
+
+    slow = complete_case("shared", cases=800)
+    slow["model"]["write_step_freq"] = 100
+    with Runner(RunStore(tmp_path / "runs"), max_workers=2) as runner:
+        run_id = runner.submit(slow, source="api")
+        seen: list[tuple[int, int]] = []
+        result = run_cases([vp.Case.load(complete_case("member", cases=40))], executor=runner.executor,
+                                     progress=lambda done, total: seen.append((done, total)))
+        assert result[0].case_count == 40 and seen[-1] == (40, 40)
+        wait_until(lambda: runner.worker_pids(run_id), "the run's workers to report", WAIT_S)   # still heard
+        assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
