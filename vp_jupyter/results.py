@@ -383,7 +383,7 @@ class Result:
             f"{self.case_count} case(s)"
             "<table><thead><tr><th>case</th><th>steps</th><th>final status</th><th>dilution</th>"
             f"<th>depth ({html.escape(depth_label)})</th>"
-            f"<th>horizontal distance ({html.escape(distance_label)})</th></tr></thead>"
+            f"<th>distance from source ({html.escape(distance_label)})</th></tr></thead>"
             f"<tbody>{body}</tbody></table>{more}{self._farfield_html()}{self._tidal_html()}"
             f"{self._run_id_html()}"
             "<p><code>.plume</code> (SI), <code>.plume_in_case_units()</code>, <code>.memos</code>, "
