@@ -24,6 +24,14 @@ PROFILE_CONSTANTS = {"DEFAULT": (1.5, 2.0), "POWER_3_2": (2.222, 3.89), "GAUSSIA
 # spec §6.2: (trap limit, reversal limit) per max_reversals setting
 STOP_LIMITS = {"INITIAL_TRAP_LEVEL": (1, 5), "SECOND_TRAP_LEVEL": (2, 5),
                "MAX_RISE_OR_FALL": (5, 1), "SECOND_MAX_RISE_OR_FALL": (5, 2)}
+# spec §7.7: the status texts of a written row, in this order (the compiled loop returns them as bits)
+ROW_STATUS_TEXTS = ("trap level", "surface", "MZ dis", "bottom hit", "ceiling", "local maximum rise or fall",
+                    "isopleth closed", "stream limit reached", "merging", "begin overlap", "max iterations",
+                    "end overlap", "stop dilution reached")
+# spec §7.6: why the loop stopped, in this order
+STOP_TEXTS = ("max steps", "trap level", "local maximum rise or fall", "surface", "bottom", "stop dilution",
+              "isopleth closed")
+ISOPLETH_ABOVE_SOURCE = "isopleth above the effluent concentration"
 
 
 def _norm(x: float, y: float, z: float) -> float:
@@ -67,6 +75,56 @@ def format_memo_number(x: float) -> str:
     if a >= 1000:
         return f"{x:,.0f}"
     return f"{x:.1f}"
+
+
+def start_memos(memos: list[str], froude: float, strat: float, n_ports: int, spacing: float, diameter: float,
+                port_speed: float, amb_speed_shown: float, rho_eff: float, bottom: float,
+                current_small: bool) -> None:
+    """The step-0 memos (spec §9.2)."""
+    memos.append("Froude No:    " + format_memo_number(froude) + " ")
+    memos.append(f"Strat No:     {strat:.2e}")
+    if n_ports > 1:
+        memos.append("Spcg No:      " + format_memo_number(spacing / diameter))
+    memos.append("k:            " + format_memo_number(port_speed / amb_speed_shown))
+    memos.append("effluent den: " + format_memo_number(rho_eff - 1000.0) + " sigmaT")
+    memos.append("effluent vel: " + format_memo_number(port_speed) + " m/s")
+    memos.append("bottom depth: " + format_memo_number(bottom) + " m")
+    if current_small:
+        memos.append("Current is very small, flow regime may be transient.")
+    if abs(froude) < 1.0:
+        memos.append("Absolute value Froude No. < 1, the port may be intruded by ambient water.")
+
+
+def finish_output(out: CaseOutput, column: AmbientColumn, amb: AmbientState, ambient_exceeds: bool,
+                  bottom_contact_step: int, axis: tuple[float, float, float], source: tuple[float, float],
+                  final: dict) -> None:
+    """After the loop (spec §7.5 / §9.2): memos, post-memos and the final state. `amb` is the ambient
+    at the lagged final depth, `axis` the diffuser axis, `final` the FinalState fields but the ambient."""
+    memos = out.memos
+    if ambient_exceeds:
+        memos.append("Ambient species greater than plume isopleth value, physical boundary graphed")
+    if 0 <= bottom_contact_step < 3:
+        memos.append("Bottom geometry consistent? The plume touched the bottom before step 3.")
+    post = out.postmemos
+    closed_final = bool(out.statuses) and "isopleth closed" in out.statuses[-1]
+    if closed_final:
+        post.append("Isopleth closed. Extend simulation by reducing the isopleth value.")
+        post.append("")
+    ex, ey, ez = _rescale(1.0, *_cross(*axis, 0.0, 0.0, -G))
+    gx, gy, gz = _rescale(final["diameter"] / 2.0, *_cross(0.0, 0.0, -G, final["vx"], final["vy"], final["vz"]))
+    radius = abs(gx * ex + gy * ey + gz * ez)
+    centre = abs((final["x"] - source[0]) * ex + (final["y"] - source[1]) * ey + final["z"] * ez)
+    k_final = amb.decay_rate
+    post.append("Horiz plane projections in effluent direction: radius(m): " + format_memo_number(radius)
+                + ";\nCL(m):      " + format_memo_number(centre)
+                + "\nLmz(m):     " + format_memo_number(radius + centre)
+                + "\nRate sec-1: " + format_memo_number(k_final) + " s-1  /  "
+                + format_memo_number(k_final * 86400.0) + " d-1  /  " + format_memo_number(k_final) + " kt")
+    column.evaluate(amb.depth, amb)               # the far-field variables too, at the lagged final depth
+    final_ambient = amb.as_dict()
+    if final_ambient["current_speed"] == 0.0:
+        final_ambient["current_speed"] = 0.001     # spec §7.5 (matters for tidal buildup)
+    out.final = FinalState(ambient=final_ambient, **final)
 
 
 class _Isopleth:
@@ -222,19 +280,9 @@ def run_um3(case: EngineCase) -> CaseOutput:
     surface_density = density(amb_in.profiles["salinity"].values[0], amb_in.profiles["temperature"].values[0],
                               amb_in.profiles["salinity"].depths[0], eq)
     strat = (amb.density - surface_density) * diameter / port_depth / drho if drho != 0.0 else 0.0
-    memos.append("Froude No:    " + format_memo_number(froude) + " ")
-    memos.append(f"Strat No:     {strat:.2e}")
-    if n_ports > 1:
-        memos.append("Spcg No:      " + format_memo_number(spacing / diameter))
-    memos.append("k:            " + format_memo_number(port_speed / amb_speed_shown))
-    memos.append("effluent den: " + format_memo_number(rho_eff - 1000.0) + " sigmaT")
-    memos.append("effluent vel: " + format_memo_number(port_speed) + " m/s")
-    memos.append("bottom depth: " + format_memo_number(bottom) + " m")
     current_small = math.hypot(amb.ux, amb.uy) < 1e-5
-    if current_small:
-        memos.append("Current is very small, flow regime may be transient.")
-    if abs(froude) < 1.0:
-        memos.append("Absolute value Froude No. < 1, the port may be intruded by ambient water.")
+    start_memos(memos, froude, strat, n_ports, spacing, diameter, port_speed, amb_speed_shown, rho_eff, bottom,
+                current_small)
 
     # ---- spec §6.5 loop set-up: trajectory-plane normal and diffuser axis
     ang_gv = _angle(0.0, 0.0, -G, vx, vy, vz)
@@ -342,7 +390,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
     write_row(0, ", ".join(parts0), iota, cl_dil, net0)
     done = close
     if close:
-        out.stop_reason = "isopleth above the effluent concentration"
+        out.stop_reason = ISOPLETH_ABOVE_SOURCE
         memos.append("Isopleth value above the effluent concentration: no plume inside the isopleth, run stopped.")
     n = 0
 
@@ -587,12 +635,9 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if (max_iter or closed or traps >= trap_limit or reversals >= reversal_limit
                 or (surfacing and stop_on_surface) or (bottomed and stop_on_bottom) or dilution > max_dilution):
             done = True
-            out.stop_reason = ", ".join(text for text, hit in (
-                ("max steps", max_iter), ("trap level", traps >= trap_limit),
-                ("local maximum rise or fall", reversals >= reversal_limit),
-                ("surface", surfacing and not st.dont_stop_on_surface_hit),
-                ("bottom", bottomed and st.stop_on_bottom_hit),
-                ("stop dilution", dilution > st.max_dilution), ("isopleth closed", closed)) if hit)
+            out.stop_reason = ", ".join(text for text, hit in zip(STOP_TEXTS, (
+                max_iter, traps >= trap_limit, reversals >= reversal_limit, surfacing and stop_on_surface,
+                bottomed and stop_on_bottom, dilution > max_dilution, closed)) if hit)
         if ceiling > 0.0 and not reached_ceiling and (-top_z < ceiling or -low_z < ceiling):
             reached_ceiling = True
             changes.add("ceiling")
@@ -631,14 +676,10 @@ def run_um3(case: EngineCase) -> CaseOutput:
                  or matched)
         if write:
             # spec §7.7: status texts in this order
-            parts = [text for text, hit in (
-                ("trap level", trap_now), ("surface", "surface" in changes), ("MZ dis", atvmxz),
-                ("bottom hit", "bottom" in changes), ("ceiling", "ceiling" in changes),
-                ("local maximum rise or fall", reversal_flag), ("isopleth closed", closed),
-                ("stream limit reached", "stream" in changes), ("merging", "merged" in changes),
-                ("begin overlap", lap and not lap_old), ("max iterations", max_iter),
-                ("end overlap", lap_old and not lap), ("stop dilution reached", dilution > st.max_dilution))
-                if hit]
+            parts = [text for text, hit in zip(ROW_STATUS_TEXTS, (
+                trap_now, "surface" in changes, atvmxz, "bottom" in changes, "ceiling" in changes, reversal_flag,
+                closed, "stream" in changes, "merged" in changes, lap and not lap_old, max_iter,
+                lap_old and not lap, dilution > max_dilution)) if hit]
             if matched:
                 parts.append("matched energy radial vel = "
                              + format_memo_number(0.25 * diameter * speed / depth_now) + " m/s")
@@ -648,33 +689,9 @@ def run_um3(case: EngineCase) -> CaseOutput:
         lap_old = lap
 
     # ---- spec §7.5 / §9.2 after the loop
-    if iso.ambient_exceeds:
-        memos.append("Ambient species greater than plume isopleth value, physical boundary graphed")
-    if 0 <= bottom_contact_step < 3:
-        memos.append("Bottom geometry consistent? The plume touched the bottom before step 3.")
-    post = out.postmemos
-    closed_final = bool(out.statuses) and "isopleth closed" in out.statuses[-1]
-    if closed_final:
-        post.append("Isopleth closed. Extend simulation by reducing the isopleth value.")
-        post.append("")
-    ex, ey, ez = _rescale(1.0, *_cross(alx, aly, alz, 0.0, 0.0, -G))
-    gx, gy, gz = _rescale(diameter / 2.0, *_cross(0.0, 0.0, -G, vx, vy, vz))
-    radius = abs(gx * ex + gy * ey + gz * ez)
-    centre = abs((rx - src_x) * ex + (ry - src_y) * ey + rz * ez)
-    k_final = amb.decay_rate
-    post.append("Horiz plane projections in effluent direction: radius(m): " + format_memo_number(radius)
-                + ";\nCL(m):      " + format_memo_number(centre)
-                + "\nLmz(m):     " + format_memo_number(radius + centre)
-                + "\nRate sec-1: " + format_memo_number(k_final) + " s-1  /  "
-                + format_memo_number(k_final * 86400.0) + " d-1  /  " + format_memo_number(k_final) + " kt")
-    column.evaluate(amb.depth, amb)               # the far-field variables too, at the lagged final depth
-    final_ambient = amb.as_dict()
-    if final_ambient["current_speed"] == 0.0:
-        final_ambient["current_speed"] = 0.001     # spec §7.5 (matters for tidal buildup)
-    out.final = FinalState(
+    finish_output(out, column, amb, iso.ambient_exceeds, bottom_contact_step, (alx, aly, alz), (src_x, src_y), dict(
         x=rx, y=ry, z=rz, vx=vx, vy=vy, vz=vz, diameter=diameter, mass=mass, initial_mass=mass0,
         pollutant_mass=pollutant, initial_pollutant_mass=pollutant0, dilution=dilution,
         concentration=conc, density=rho, effluent_density=rho_eff, isopleth_factor=iota,
-        total_time=total_time, reached_mixing_zone=atvmxz, ambient=final_ambient,
-        initial_velocity=(v0x, v0y, v0z))
+        total_time=total_time, reached_mixing_zone=atvmxz, initial_velocity=(v0x, v0y, v0z)))
     return out
