@@ -211,7 +211,7 @@ def test_html_repr_is_a_compact_summary() -> None:
 
 def test_run_turns_a_model_refusal_into_a_case_error(monkeypatch) -> None:
     series = pytest.importorskip("vp_jupyter.engine.series")
-    monkeypatch.setattr(series, "run_um3",
+    monkeypatch.setattr(series, "near_field",
                         lambda engine_case: CaseOutput(error="Effluent concentration must be > 0"))
     with pytest.raises(vp.CaseError) as raised:
         vp.run(case_dict())

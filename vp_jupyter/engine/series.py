@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 from .farfield import run_farfield
 from .tidal import TidalChannel
 from .types import CaseOutput, EngineCase, FarFieldOutput, TidalOutput
-from .um3 import run_um3
+from .um3_compiled import near_field, prepare
 
 
 @dataclass
@@ -31,7 +31,7 @@ def run_case(case: EngineCase) -> tuple[CaseOutput, FarFieldOutput]:
     a model step fail or produce a number that is not finite, the case is refused (`CaseOutput.error`,
     naming the model step and the column) instead of returning those numbers as a result."""
     try:
-        plume = run_um3(case)
+        plume = near_field(case)
     except (ArithmeticError, ValueError) as err:
         return CaseOutput(error=f"the near-field (UM3) model failed ({err}): the inputs are outside the "
                                 f"range it can handle"), FarFieldOutput()
@@ -66,6 +66,7 @@ def run_series(cases: Sequence[EngineCase], time_step: float = 1.0,
                progress: Optional[Callable[[int, int], None]] = None) -> SeriesOutput:
     """Run every case in order; `time_step` (s) is the time between cases, used by the tidal buildup."""
     result = SeriesOutput()
+    prepare(len(cases))
     channel = None
     if couples_cases(cases):
         first = cases[0]

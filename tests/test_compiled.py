@@ -1,0 +1,104 @@
+"""The compiled UM3 step loop (engine/um3_kernel.py via engine/um3_compiled.py) against the pure-Python
+reference loop (engine/um3.py): same steps, statuses, memos and values within 1e-9 relative on every public
+reference case and the packaged example; and the fallback to the pure loop when numba is missing or the
+environment asks for it."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from builders import require
+from conftest import REFERENCE
+
+from vp_jupyter.engine import um3_compiled
+from vp_jupyter.engine.um3 import run_um3
+from vp_jupyter.inputs import Case
+
+EXAMPLE = Path(um3_compiled.__file__).resolve().parents[1] / "examples" / "stratified_outfall.json"
+CASE_FILES = sorted((REFERENCE / "cases").glob("*.json")) if (REFERENCE / "cases").is_dir() else []
+TOLERANCE = 1e-9
+
+
+def close(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= TOLERANCE * max(abs(a), abs(b))
+
+
+def assert_same_output(pure, compiled, where: str) -> None:
+    assert compiled.steps == pure.steps, where
+    assert compiled.statuses == pure.statuses, where
+    assert compiled.stop_reason == pure.stop_reason, where
+    assert compiled.memos == pure.memos, where
+    assert compiled.postmemos == pure.postmemos, where
+    assert compiled.columns.keys() == pure.columns.keys()
+    for name, values in pure.columns.items():
+        bad = [(step, a, b) for step, a, b in zip(pure.steps, values, compiled.columns[name]) if not close(a, b)]
+        assert not bad, f"{where}, column {name}: (step, pure, compiled) {bad[:3]}"
+    final_pure, final_compiled = vars(pure.final), vars(compiled.final)
+    for name, value in final_pure.items():
+        other = final_compiled[name]
+        if isinstance(value, dict):
+            assert value.keys() == other.keys()
+            assert all(close(value[k], other[k]) for k in value), f"{where}, final {name}: {value} != {other}"
+        elif isinstance(value, tuple):
+            assert all(close(a, b) for a, b in zip(value, other)), f"{where}, final {name}"
+        else:
+            assert close(value, other), f"{where}, final {name}: {value} != {other}"
+
+
+def compiled_loop() -> None:
+    require("the compiled UM3 loop", [] if um3_compiled.warm_up() else [f"numba ({um3_compiled.unavailable_reason()})"])
+
+
+@pytest.mark.parametrize("path", [EXAMPLE, *CASE_FILES], ids=lambda p: p.stem)
+def test_compiled_loop_matches_the_pure_python_loop(path: Path) -> None:
+    compiled_loop()
+    engine_cases = Case.load(path).engine_cases()
+    for number, engine_case in enumerate(engine_cases, start=1):
+        assert_same_output(run_um3(engine_case), um3_compiled.near_field(engine_case), f"{path.name} case {number}")
+
+
+def test_every_public_reference_case_is_compared() -> None:
+    require("the reference-case comparison", [] if CASE_FILES else [f"the reference cases at {REFERENCE / 'cases'}"])
+    assert len(CASE_FILES) >= 12
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env})
+
+
+REPORT = ("import vp_jupyter.engine.um3_compiled as c, vp_jupyter as vp;"
+          "r = vp.run({path!r}, store=False);"
+          "print(c.engine_name(), '|', c.unavailable_reason(), '|', len(r.plume))")
+
+
+def test_environment_variable_forces_the_pure_python_loop() -> None:
+    done = run_python(REPORT.format(path=str(EXAMPLE)), VP_JUPYTER_ENGINE="python")
+    assert done.returncode == 0, done.stderr
+    engine, reason, rows = done.stdout.strip().split(" | ")
+    assert engine == "python" and "VP_JUPYTER_ENGINE" in reason and int(rows) > 1
+
+
+def test_without_numba_the_pure_python_loop_runs() -> None:
+    code = "import sys; sys.modules['numba'] = None\n" + REPORT.format(path=str(EXAMPLE))
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    engine, reason, rows = done.stdout.strip().split(" | ")
+    assert engine == "python" and "numba is not available" in reason and int(rows) > 1
+
+
+@pytest.mark.timeout(900)
+def test_first_compilation_tells_the_user(tmp_path: Path) -> None:
+    compiled_loop()
+    code = "import vp_jupyter.engine.um3_compiled as c; print(c.warm_up())"
+    done = run_python(code, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert "compiling the UM3 step loop (first run only" in done.stderr
+    assert any((tmp_path / "numba-cache").rglob("*.nbi")), "the compiled loop is cached in NUMBA_CACHE_DIR"
+    again = run_python(code, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    assert again.stdout.strip() == "True" and "compiling" not in again.stderr
