@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .ambient import AmbientColumn, AmbientState
 from .seawater import density
@@ -80,6 +82,16 @@ def warm_up(notify: Optional[Callable[[str], None]] = None) -> bool:
     """Load (and if need be compile) the compiled loop now; True when it is in use. `notify` receives a
     message when compiling takes a while (default: stderr)."""
     return _load(notify) is not None
+
+
+def compile_in_background(**popen: Any) -> "subprocess.Popen | None":
+    """Compile (or just check) the cached loop in a separate low-priority process, so that a server's
+    first runs find it ready; None when the pure loop is forced. `popen`: extra subprocess.Popen arguments."""
+    if pure_python_forced():
+        return None
+    code = "import vp_jupyter.engine.um3_compiled as c; c.warm_up()"
+    nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+    return subprocess.Popen([*nice, sys.executable, "-c", code], stdin=subprocess.DEVNULL, **popen)
 
 
 def _say(message: str) -> None:

@@ -24,12 +24,19 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
         self.runner = self.make_runner(self.store)
         self.apply_retention()
         self.log.info("Visual Plumes: store %s, %s", self.store.root, self.describe_workers())
+        from ..engine.um3_compiled import compile_in_background
+
+        # the workers load the compiled UM3 loop from Numba's disk cache; fill it now (first start: ~30 s)
+        self.warm_up_process = compile_in_background()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(extension_handlers(f"/{URL_PREFIX}"))
 
     async def stop_extension(self) -> None:
         self.close_validator()
+        warm_up = getattr(self, "warm_up_process", None)
+        if warm_up is not None and warm_up.poll() is None:
+            warm_up.terminate()
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.shutdown()
