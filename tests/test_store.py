@@ -296,10 +296,7 @@ def test_a_time_series_file_is_inlined_so_the_stored_case_stands_alone(store, tm
     pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
 
 
-def test_a_big_result_json_is_written_whole(store, monkeypatch) -> None:
-    import vp_jupyter.store as store_module
-
-    monkeypatch.setattr(store_module, "_WRITE_SLICE", 7)      # many slices, one of them partial
+def test_a_result_json_is_written_whole_and_strict(store) -> None:
     result = vp.run(small_case(cases=4), store=False)
     record = save(store, result)
     text = store.result_path(record.id).read_text(encoding="utf-8")

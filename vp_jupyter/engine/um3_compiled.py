@@ -199,12 +199,14 @@ def _run_compiled(kernel, case: EngineCase) -> CaseOutput:
         float(st.aspiration_coeff), float(st.write_step_freq), int(round(st.write_step_freq)),
         not st.dont_stop_on_surface_hit, bool(st.stop_on_bottom_hit), float(st.max_dilution), int(trap_limit),
         int(reversal_limit), int(MAX_STEPS), float(MISSING), float(case.buildup))
+    info = info.tolist()                    # plain floats, like the pure loop's
     out = CaseOutput()
     out.steps = steps.tolist()
     out.columns = dict(zip(_COLUMN_NAMES, rows.T.tolist()))
     out.statuses = [_status_text(bits) for bits in statuses.tolist()]
-    for index in (i for i, speed in enumerate(matched.tolist()) if not math.isnan(speed)):
-        text = "matched energy radial vel = " + format_memo_number(float(matched[index])) + " m/s"
+    matched = matched.tolist()
+    for index in (i for i, speed in enumerate(matched) if not math.isnan(speed)):
+        text = "matched energy radial vel = " + format_memo_number(matched[index]) + " m/s"
         out.statuses[index] = f"{out.statuses[index]}, {text}" if out.statuses[index] else text
     flags = int(info[kernel.I_FLAGS])
     stop = int(info[kernel.I_STOP])
