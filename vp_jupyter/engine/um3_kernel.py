@@ -48,6 +48,41 @@ EXTRAPOLATION_CODES = {"CONSTANT": 0, "LINEAR_TO_ZERO": 1, "EXTRAPOLATED": 2}
 ISOPLETH_CODES = {"concentration": 0, "salinity": 1, "temperature": 2, "speed": 3}
 PROFILE_CODES = {"DEFAULT": 0, "POWER_3_2": 1, "GAUSSIAN": 2}
 COLUMN_COUNT = len(PLUME_COLUMNS)
+# column indices of a row (spec §9.1), by name
+_COLUMN_INDEX = {name: index for index, name in enumerate(PLUME_COLUMNS)}
+C_DEPTH = _COLUMN_INDEX["depth"]
+C_DIAMETER = _COLUMN_INDEX["diameter"]
+C_AMBIENT_CURRENT_SPEED = _COLUMN_INDEX["ambient_current_speed"]
+C_VELOCITY = _COLUMN_INDEX["velocity"]
+C_X = _COLUMN_INDEX["x"]
+C_Y = _COLUMN_INDEX["y"]
+C_DENSITY = _COLUMN_INDEX["density"]
+C_CONCENTRATION = _COLUMN_INDEX["concentration"]
+C_DILUTION = _COLUMN_INDEX["dilution"]
+C_VERTICAL_ANGLE = _COLUMN_INDEX["vertical_angle"]
+C_HORIZONTAL_ANGLE = _COLUMN_INDEX["horizontal_angle"]
+C_TIME = _COLUMN_INDEX["time"]
+C_CL_DILUTION = _COLUMN_INDEX["cl_dilution"]
+C_NET_DILUTION = _COLUMN_INDEX["net_dilution"]
+C_SALINITY = _COLUMN_INDEX["salinity"]
+C_TEMPERATURE = _COLUMN_INDEX["temperature"]
+C_HEIGHT = _COLUMN_INDEX["height"]
+C_MASS = _COLUMN_INDEX["mass"]
+C_ENTRAINED_MASS = _COLUMN_INDEX["entrained_mass"]
+C_HORIZONTAL_DISTANCE = _COLUMN_INDEX["horizontal_distance"]
+C_SOURCE_DISTANCE = _COLUMN_INDEX["source_distance"]
+C_PATH_LENGTH = _COLUMN_INDEX["path_length"]
+C_ISO_DIAMETER = _COLUMN_INDEX["iso_diameter"]
+C_ISOPLETH_FACTOR = _COLUMN_INDEX["isopleth_factor"]
+C_DENSITY_DIFFERENCE = _COLUMN_INDEX["density_difference"]
+C_POLLUTANT_MASS = _COLUMN_INDEX["pollutant_mass"]
+C_AMBIENT_DENSITY = _COLUMN_INDEX["ambient_density"]
+C_AMBIENT_SALINITY = _COLUMN_INDEX["ambient_salinity"]
+C_AMBIENT_TEMPERATURE = _COLUMN_INDEX["ambient_temperature"]
+C_AMBIENT_BG_CONC = _COLUMN_INDEX["ambient_bg_conc"]
+C_AMBIENT_DECAY_RATE = _COLUMN_INDEX["ambient_decay_rate"]
+C_AMBIENT_CURRENT_DIR = _COLUMN_INDEX["ambient_current_dir"]
+C_BUILDUP = _COLUMN_INDEX["buildup"]
 # bits of a row status (um3.ROW_STATUS_TEXTS order)
 (S_TRAP, S_SURFACE, S_MZ, S_BOTTOM, S_CEILING, S_REVERSAL, S_CLOSED, S_STREAM, S_MERGING, S_BEGIN_OVERLAP,
  S_MAX_ITER, S_END_OVERLAP, S_STOP_DILUTION) = (1 << k for k in range(13))
@@ -189,7 +224,7 @@ def _iso_factor(dilution, diameter, merged, amb, stream_limited, frozen_concentr
 @_jit
 def _put_row(rows, count, step, status, steps, flags, rz, diameter, amb_speed_shown, speed, rx, ry, rho, conc,
              dilution, vx, vy, vz, total_time, cl_dil, net, sal, temp, height, mass, dmass, src_x, src_y,
-             path_length, iota, pollutant, amb, buildup):
+             path_length, iota, drho, pollutant, amb, buildup):
     """`write_row` of um3.run_um3 (spec §9.1 column order); grows `rows` when full."""
     if count == rows.shape[0]:
         bigger = np.empty((2 * count, COLUMN_COUNT))
@@ -206,38 +241,39 @@ def _put_row(rows, count, step, status, steps, flags, rz, diameter, amb_speed_sh
         vert = -vert
     horiz = math.atan2(vy, vx) / DEG % 360.0 if (vx != 0.0 or vy != 0.0) else 0.0
     row = rows[count]
-    row[0] = -rz
-    row[1] = diameter
-    row[2] = amb_speed_shown
-    row[3] = speed
-    row[4] = rx
-    row[5] = ry
-    row[6] = rho
-    row[7] = conc
-    row[8] = dilution
-    row[9] = vert
-    row[10] = horiz
-    row[11] = total_time
-    row[12] = cl_dil
-    row[13] = net
-    row[14] = sal
-    row[15] = temp
-    row[16] = height
-    row[17] = mass
-    row[18] = dmass
-    row[19] = math.hypot(rx - src_x, ry - src_y)
-    row[20] = path_length
-    row[21] = iota * diameter
-    row[22] = iota
-    row[23] = amb[A_DENSITY] - rho
-    row[24] = pollutant
-    row[25] = amb[A_DENSITY]
-    row[26] = amb[V_SAL]
-    row[27] = amb[V_TEMP]
-    row[28] = amb[V_BG]
-    row[29] = amb[V_DECAY]
-    row[30] = amb[V_DIR]
-    row[31] = buildup
+    row[C_DEPTH] = -rz
+    row[C_DIAMETER] = diameter
+    row[C_AMBIENT_CURRENT_SPEED] = amb_speed_shown
+    row[C_VELOCITY] = speed
+    row[C_X] = rx
+    row[C_Y] = ry
+    row[C_DENSITY] = rho
+    row[C_CONCENTRATION] = conc
+    row[C_DILUTION] = dilution
+    row[C_VERTICAL_ANGLE] = vert
+    row[C_HORIZONTAL_ANGLE] = horiz
+    row[C_TIME] = total_time
+    row[C_CL_DILUTION] = cl_dil
+    row[C_NET_DILUTION] = net
+    row[C_SALINITY] = sal
+    row[C_TEMPERATURE] = temp
+    row[C_HEIGHT] = height
+    row[C_MASS] = mass
+    row[C_ENTRAINED_MASS] = dmass
+    row[C_HORIZONTAL_DISTANCE] = math.hypot(rx, ry)               # spec §9.1: from the origin
+    row[C_SOURCE_DISTANCE] = math.hypot(rx - src_x, ry - src_y)
+    row[C_PATH_LENGTH] = path_length
+    row[C_ISO_DIAMETER] = iota * diameter
+    row[C_ISOPLETH_FACTOR] = iota
+    row[C_DENSITY_DIFFERENCE] = drho            # spec §7.4 item 2: the step's Δρ
+    row[C_POLLUTANT_MASS] = pollutant
+    row[C_AMBIENT_DENSITY] = amb[A_DENSITY]
+    row[C_AMBIENT_SALINITY] = amb[V_SAL]
+    row[C_AMBIENT_TEMPERATURE] = amb[V_TEMP]
+    row[C_AMBIENT_BG_CONC] = amb[V_BG]
+    row[C_AMBIENT_DECAY_RATE] = amb[V_DECAY]
+    row[C_AMBIENT_CURRENT_DIR] = amb[V_DIR]
+    row[C_BUILDUP] = buildup
     steps[count] = step
     flags[count] = status
     return rows, steps, flags, count + 1
@@ -387,7 +423,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
     rows, steps, statuses, count = _put_row(
         rows, count, 0, status, steps, statuses, rz, diameter, amb_speed_shown, speed, rx, ry, rho, conc, dilution,
         vx, vy, vz, total_time, cl_dil, net0, sal, temp, height, mass, dmass, src_x, src_y, path_length, iota,
-        pollutant, amb, buildup)
+        drho, pollutant, amb, buildup)
     done = close
     if close:
         stop = STOP_ISOPLETH_ABOVE
@@ -690,7 +726,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
             rows, steps, statuses, count = _put_row(
                 rows, count, n, status, steps, statuses, rz, diameter, amb_speed_shown, speed, rx, ry, rho, conc,
                 dilution, vx, vy, vz, total_time, cl_dil, net, sal, temp, height, mass, dmass, src_x, src_y,
-                path_length, iota, pollutant, amb, buildup)
+                path_length, iota, drho, pollutant, amb, buildup)
         lap_old = lap
 
     if atvmxz:
