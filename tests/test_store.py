@@ -5,6 +5,7 @@ import builtins
 import calendar
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -298,10 +299,15 @@ def test_a_time_series_file_is_inlined_so_the_stored_case_stands_alone(store, tm
 
 def test_a_result_json_is_written_whole_and_strict(store) -> None:
     result = vp.run(small_case(cases=4), store=False)
+    result.outputs[1].columns["dilution"][-1] = math.nan          # non-finite values are stored as null
+    result.outputs[2].columns["density"][0] = math.inf
     record = save(store, result)
     text = store.result_path(record.id).read_text(encoding="utf-8")
-    assert json.loads(text) == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
-    pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
+    stored = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in result.json"))
+    assert stored == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
+    assert stored["plume"][1]["columns"]["dilution"][-1] is None and stored["plume"][2]["columns"]["density"][0] is None
+    loaded = store.load_result(record.id)
+    assert math.isnan(loaded.outputs[1].columns["dilution"][-1]) and math.isnan(loaded.outputs[2].columns["density"][0])
 
 
 # ------------------------------------------------------------------------------------------- removing
