@@ -171,11 +171,11 @@ def _units_cell(unit_label: str) -> str:
 
 def _table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]) -> list[str]:
     """Header, units and value lines; columns are (label, unit label, width), cells right-aligned."""
-    def line(cells: Sequence[str]) -> str:
-        return " ".join(f"{cell:>{width}}" for cell, (_, _, width) in zip(cells, columns))
+    line = " ".join(f"{{:>{width}}}" for _, _, width in columns).format     # one format per table, not per cell
 
-    return [line([c[0] for c in columns]), line([_units_cell(c[1]) for c in columns]),
-            *(line(row) for row in rows)]
+
+    return [line(*(c[0] for c in columns)), line(*(_units_cell(c[1]) for c in columns)),
+            *(line(*row) for row in rows)]
 
 
 def diffuser_table(engine_case: EngineCase, case: Any) -> list[str]:
@@ -298,8 +298,12 @@ def plume_table(output: CaseOutput, case: Any) -> list[str]:
     spec = _plume_columns(case)
     columns = [("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec]
     rows = []
+    # the columns the cells and their unit conversions read (not all of the engine's)
+    needed = {name for _, name, _, _, _, _ in spec} | {"depth", "temperature", "salinity", "ambient_temperature",
+                                                         "ambient_salinity"}
+    columns_needed = [(name, output.columns[name]) for name in needed if name in output.columns]
     for i, step in enumerate(output.steps):
-        row = {name: values[i] for name, values in output.columns.items()}
+        row = {name: values[i] for name, values in columns_needed}
         cells = [str(step)]
         for _, name, _, _, formatter, convert in spec:
             value = row[name]

@@ -118,6 +118,9 @@ class CaseBuilder:
         self.d_series, self.a_series, self.problems = d_series, a_series, problems
         self.bad_series: set[str] = set()       # "diffuser.name" / "ambient.name" with a value out of range
         self.settings = engine_settings(model)
+        # a variable given by the layers (no time series) is the same in every case with the same depths:
+        # filled and checked once (a year of hourly cases would otherwise repeat it 8 760 times)
+        self._layer_variables: dict[tuple, tuple] = {}
 
     def build(self, case_times: Sequence[float]) -> "Built | None":
         self._check_series_rows()
@@ -314,6 +317,20 @@ class CaseBuilder:
                 return None
             table = fill_values(depths, values, surface, bottom_mode, bottom, point_depths=series_levels)
             return et.VariableProfile(tuple(series_levels), tuple(si), surface, bottom_mode), table
+        key = (name, tuple(depths), bottom, tuple(temperature_at_layers) if needs_t else None)
+        known = self._layer_variables.get(key)
+        if known is None:
+            known = self._layer_variable(name, depths, bottom, temperature_at_layers, surface, bottom_mode)
+            if known is not None:
+                self._layer_variables[key] = known
+        return known
+
+    def _layer_variable(self, name: str, depths: list[float], bottom: float,
+                        temperature_at_layers: "list[float] | None", surface: str, bottom_mode: str
+                        ) -> "tuple[et.VariableProfile, list[float]] | None":
+        """`_variable` of a variable the layers give (no time series)."""
+        spec, unit = AMBIENT_FIELDS[name], self.a_units[name]
+        needs_t = unit.rule in _NEEDS_TEMPERATURE
         given = [getattr(layer, name) for layer in self.ambient.layers]
         context = temperature_at_layers if needs_t else [None] * len(depths)
         if all(v is None for v in given):

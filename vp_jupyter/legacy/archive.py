@@ -7,9 +7,10 @@ import io
 import math
 import time
 import zipfile
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .response import ambient_block, diffuser_block, farfield_block, parameter_memos, plume_block, timeseries_memos
+from .response import (ambient_block, case_memos, diffuser_block, farfield_block, parameter_memos, plume_values,
+                       timeseries_memos)
 from .wire import check_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +40,25 @@ def _csv(header: list[str], rows: list[list[Any]], finite: bool = False) -> byte
     return stream.getvalue().encode("utf-8")
 
 
+def _csv_tables(header: list[str], tables: "Sequence[Sequence[Sequence[Any]]]") -> list[bytes]:
+    """`_csv(header, rows, finite=True)` of each table, with one csv writer for the rows of all of them: a
+    row is one line unless a cell holds a line break, and then each table is written on its own."""
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    for rows in tables:
+        writer.writerows(rows)
+    lines = stream.getvalue().split("\r\n")
+    if len(lines) != sum(len(rows) for rows in tables) + 1:
+        return [_csv(header, rows, finite=True) for rows in tables]
+    head = _csv(header, [])
+    files, start = [], 0
+    for rows in tables:
+        stop = start + len(rows)
+        files.append(head + "".join(line + "\r\n" for line in lines[start:stop]).encode("utf-8"))
+        start = stop
+    return files
+
+
 def _column_title(header: Mapping[str, Any]) -> str:
     return f"{header['label']} ({header['units_label']})" if header["units_label"] else header["label"]
 
@@ -47,7 +67,12 @@ def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
     stem = f"output_{check_run_id(run_id)}"
     width = _case_width(result.case_count)
     params = parameter_memos(result)
-    diffuser, ambient, plume = diffuser_block(result), ambient_block(result), plume_block(result)
+    diffuser, ambient = diffuser_block(result), ambient_block(result)
+    plume_headers, shown_values = plume_values(result)
+    # the plume values went through _convert / _finite / _signed_angle: non-finite ones are None
+    plume_files = _csv_tables(["Step"] + [_column_title(h) for h in plume_headers],
+                              [[[step, *shown, status] for step, status, shown in zip(o.steps, o.statuses, rows)]
+                               for o, rows in zip(result.outputs, shown_values)])
     farfield = farfield_block(result)
     series_memos = timeseries_memos(result)
     files = [
@@ -61,18 +86,16 @@ def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
         files.append((f"{tag}.ambient.csv", _csv([_column_title(h) for h in ambient["headers"]],
                                                  ambient["outputs"][index])))
         hours = result.case_times[index] / 3600.0
+        output = result.outputs[index]
         lines = [RULE, f"Case {number} (+{hours:.2f} hrs):", RULE, *series_memos[index]]
-        if plume["memos"][index]:
-            lines += ["", *plume["memos"][index]]
-        if plume["postmemos"][index]:
-            lines += ["", *plume["postmemos"][index]]
+        if case_memos(output):
+            lines += ["", *case_memos(output)]
+        if output.postmemos:
+            lines += ["", *output.postmemos]
         if farfield["was_run"] and result.farfield_outputs[index].was_run:
             lines += ["", *farfield["memos"][index]]
         files.append((f"{tag}.memos.txt", ("\n".join(lines) + "\n").encode("utf-8")))
-        # the plume values went through _convert / _finite / _signed_angle: non-finite ones are None
-        files.append((f"{tag}.plume.csv", _csv(["Step"] + [_column_title(h) for h in plume["headers"]],
-                                               [[r["step"], *r["values"], r["status"]]
-                                                for r in plume["outputs"][index]], finite=True)))
+        files.append((f"{tag}.plume.csv", plume_files[index]))
         if farfield["was_run"]:
             files.append((f"{tag}.farfield.csv", _csv([_column_title(h) for h in farfield["headers"]],
                                                       [r["values"] for r in farfield["outputs"][index]])))

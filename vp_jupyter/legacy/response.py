@@ -3,6 +3,7 @@
 report) and its double-encoded success body (Q4)."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -179,19 +180,31 @@ def _rows(output: "CaseOutput") -> list[dict[str, float]]:
     return [{name: values[i] for name, values in output.columns.items()} for i in range(len(output.steps))]
 
 
-def _memos(output: "CaseOutput") -> list[str]:
+def case_memos(output: "CaseOutput") -> list[str]:
     return list(output.memos) + ([output.error] if output.error else [])
 
 
-def plume_block(result: "Result") -> dict[str, Any]:
+def plume_values(result: "Result") -> tuple[list[dict[str, Any]], list[list[tuple]]]:
+    """The §5.3 plume headers and, per case, the shown values of its rows. Converted a column at a time over
+    the rows of all cases joined (one pass per column, not one per column and case)."""
     spec = _plume_spec(result.case)
     headers = [_header(name, label, unit, regime) for label, regime, name, _, unit, _ in spec]
-    outputs = []
+    joined = {name: list(itertools.chain.from_iterable(o.columns[name] for o in result.outputs))
+              for name in {column for _, _, _, column, _, _ in spec} | {"temperature", "ambient_temperature"}}
+    rows = list(zip(*(shown(joined) for *_, shown in spec)))
+    per_case, start = [], 0
     for output in result.outputs:
-        shown_columns = [shown(output.columns) for *_, shown in spec]
-        outputs.append([{"step": int(step), "values": list(values), "status": status}
-                        for step, status, values in zip(output.steps, output.statuses, zip(*shown_columns))])
-    return {"headers": headers, "outputs": outputs, "memos": [_memos(o) for o in result.outputs],
+        per_case.append(rows[start:start + len(output.steps)])
+        start += len(output.steps)
+    return headers, per_case
+
+
+def plume_block(result: "Result") -> dict[str, Any]:
+    headers, values = plume_values(result)
+    outputs = [[{"step": int(step), "values": list(shown), "status": status}
+                for step, status, shown in zip(output.steps, output.statuses, rows)]
+               for output, rows in zip(result.outputs, values)]
+    return {"headers": headers, "outputs": outputs, "memos": [case_memos(o) for o in result.outputs],
             "postmemos": [list(o.postmemos) for o in result.outputs]}
 
 
@@ -359,14 +372,20 @@ def _graphs(result: "Result", ambient: Mapping[str, Any]) -> dict[str, Any]:
 
 def success_object(result: "Result", run_id: str) -> dict[str, Any]:
     """The decoded result object of §5.2 (keys in the legacy order), JSON-safe: NaN / infinities -> None."""
-    from ..report import text_report
     from ..results import json_safe
+
+    return json_safe(_success_fields(result, run_id))
+
+
+def _success_fields(result: "Result", run_id: str) -> dict[str, Any]:
+    """`success_object` before it is made JSON-safe (most of it already is: the plume values)."""
+    from ..report import text_report
 
     case = result.case
     casetime: list[Any] = [0] if case.timeseries is None else [float(t) for t in result.case_times]   # §3.3
     farfield = farfield_block(result)
     ambient = ambient_block(result)
-    return json_safe({
+    return {
         "success": True,
         "error": None,
         "errortraceback": None,
@@ -382,7 +401,7 @@ def success_object(result: "Result", run_id: str) -> dict[str, Any]:
         "graphs": _graphs(result, ambient),
         "text_outputs": text_report(result),
         "output_id": run_id,                      # Q7: the run's string id
-    })
+    }
 
 
 def success_body(result: "Result", run_id: str) -> str:
@@ -390,6 +409,12 @@ def success_body(result: "Result", run_id: str) -> str:
 
     The inner text uses Python's defaults (", " / ": " separators, ASCII escapes) like the legacy back end;
     non-finite numbers are null (Q4 recommendation), so the front end's NaN repair finds nothing to do."""
-    inner = json.dumps(success_object(result, run_id), allow_nan=False)
+    fields = _success_fields(result, run_id)
+    try:        # usually JSON-safe already: then no copy of the whole object through json_safe
+        inner = json.dumps(fields, allow_nan=False)
+    except (ValueError, TypeError):
+        from ..results import json_safe
+
+        inner = json.dumps(json_safe(fields), allow_nan=False)
     return json.dumps(inner)
 
