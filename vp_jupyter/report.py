@@ -251,6 +251,10 @@ def _plume_columns(case: Any) -> list[tuple[str, str, str, int, Callable[[float]
     feet = parse_unit("ft", "length")
 
     def unit_converter(unit: "Unit", prefix: str = "") -> Callable:
+        if unit.rule == "factor" and unit.kind != "angle":      # what from_si does, without its dispatch
+            factor = unit.factor
+            return lambda value, row: value * factor
+
         def convert(value: float, row: dict[str, float]) -> float:
             return from_si(value, unit, temperature_c=row[prefix + "temperature"],
                            salinity_psu=row[prefix + "salinity"], depth_m=row["depth"])
