@@ -1,6 +1,6 @@
 """The compiled UM3 step loop (engine/um3_kernel.py via engine/um3_compiled.py) against the pure-Python
 reference loop (engine/um3.py): same steps, statuses, memos and values within 1e-9 relative on every public
-reference case and the packaged example; and the fallback to the pure loop when numba is missing or the
+reference case, the packaged example and random cases that reach the branches those leave out; and the fallback to the pure loop when numba is missing or the
 environment asks for it."""
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from pathlib import Path
 import pytest
 from builders import require
 from conftest import REFERENCE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_properties import valid_cases
 
 from vp_jupyter.engine import um3_compiled
+from vp_jupyter.engine.types import BACTERIA_MODELS, EXTRAPOLATION_MODES, ISOPLETH_TYPES
 from vp_jupyter.engine.um3 import run_um3
-from vp_jupyter.inputs import Case
+from vp_jupyter.inputs import Case, CaseError
 
 EXAMPLE = Path(um3_compiled.__file__).resolve().parents[1] / "examples" / "stratified_outfall.json"
 CASE_FILES = sorted((REFERENCE / "cases").glob("*.json")) if (REFERENCE / "cases").is_dir() else []
@@ -103,3 +107,42 @@ def test_first_compilation_tells_the_user_and_fills_the_cache(tmp_path: Path) ->
     again = run_python("import vp_jupyter.engine.um3_compiled as c; print(c.warm_up())",
                        NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
     assert again.stdout.strip() == "True" and "compiling" not in again.stderr, again.stderr
+
+
+@st.composite
+def varied_cases(draw) -> dict:
+    """test_properties' valid cases, plus what the public cases use little or not at all: decay driven by
+    solar radiation (ly/hr) under each bacteria model, every isopleth type, every extrapolation mode, layers
+    deeper than the port, a current-direction layer left to interpolation."""
+    case = draw(valid_cases())
+    model, diffuser, ambient = case["model"], case["diffuser"], case["ambient"]
+    if draw(st.booleans()):
+        ambient["units"]["decay_rate"] = "ly/hr"
+        model["bacteria_model"] = draw(st.sampled_from(BACTERIA_MODELS))
+        model["light_absorb_coeff"] = draw(st.floats(0.01, 2.0, allow_nan=False))
+        for layer in ambient["layers"]:
+            layer["decay_rate"] = draw(st.floats(0.0, 60.0, allow_nan=False))
+    kind = draw(st.sampled_from(ISOPLETH_TYPES))
+    diffuser["units"]["isopleth"] = kind
+    diffuser["values"]["isopleth"] = {"concentration": diffuser["values"]["isopleth"],
+                                      "salinity": draw(st.floats(0.0, 40.0, allow_nan=False)),
+                                      "temperature": draw(st.floats(0.0, 35.0, allow_nan=False)),
+                                      "speed": draw(st.floats(0.0, 2.0, allow_nan=False))}[kind]
+    ambient["extrapolation"] = {name: {"surface": draw(st.sampled_from(EXTRAPOLATION_MODES)),
+                                       "bottom": draw(st.sampled_from(EXTRAPOLATION_MODES))}
+                                for name in ("current_speed", "current_dir", "salinity", "temperature", "bg_conc",
+                                             "decay_rate")}
+    if len(ambient["layers"]) > 2 and draw(st.booleans()):
+        ambient["layers"][1]["current_dir"] = None
+    return case
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(varied_cases())
+def test_compiled_loop_matches_on_random_cases(case: dict) -> None:
+    compiled_loop()
+    try:
+        engine_cases = Case.from_dict(case).engine_cases()
+    except CaseError:
+        return                  # e.g. a light-driven decay rate out of range: nothing to run
+    assert_same_output(run_um3(engine_cases[0]), um3_compiled.near_field(engine_cases[0]), str(case))
