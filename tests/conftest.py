@@ -54,3 +54,12 @@ def _isolated_run_store(tmp_path_factory, monkeypatch) -> Path:
     root = tmp_path_factory.mktemp("vp_store")
     monkeypatch.setenv("VP_JUPYTER_STORE", str(root))
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_step_loop_ready() -> None:
+    """Compile the UM3 step loop (or load it from Numba's cache) once, before any test: worker processes
+    then load it from the cache rather than each compiling it within some test's time limit."""
+    from vp_jupyter.engine import um3_compiled
+
+    um3_compiled.warm_up()

@@ -38,6 +38,12 @@ def _norm(x: float, y: float, z: float) -> float:
     return math.sqrt(x * x + y * y + z * z)
 
 
+def _hypot(x: float, y: float) -> float:
+    """Length of (x, y). Not math.hypot: CPython computes that with its own algorithm, which the compiled
+    loop cannot reproduce to the last bit; the plain formula gives both loops the same numbers."""
+    return math.sqrt(x * x + y * y)
+
+
 def _angle(ax: float, ay: float, az: float, bx: float, by: float, bz: float) -> float:
     """Angle between two vectors; π/2 if either is zero (spec §0)."""
     na, nb = _norm(ax, ay, az), _norm(bx, by, bz)
@@ -280,7 +286,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
     surface_density = density(amb_in.profiles["salinity"].values[0], amb_in.profiles["temperature"].values[0],
                               amb_in.profiles["salinity"].depths[0], eq)
     strat = (amb.density - surface_density) * diameter / port_depth / drho if drho != 0.0 else 0.0
-    current_small = math.hypot(amb.ux, amb.uy) < 1e-5
+    current_small = _hypot(amb.ux, amb.uy) < 1e-5
     start_memos(memos, froude, strat, n_ports, spacing, diameter, port_speed, amb_speed_shown, rho_eff, bottom,
                 current_small)
 
@@ -357,8 +363,8 @@ def run_um3(case: EngineCase) -> CaseOutput:
         cols["height"].append(height)
         cols["mass"].append(mass)
         cols["entrained_mass"].append(dmass)
-        cols["horizontal_distance"].append(math.hypot(rx, ry))               # spec §9.1: from the origin
-        cols["source_distance"].append(math.hypot(rx - src_x, ry - src_y))
+        cols["horizontal_distance"].append(_hypot(rx, ry))               # spec §9.1: from the origin
+        cols["source_distance"].append(_hypot(rx - src_x, ry - src_y))
         cols["path_length"].append(path_length)
         cols["iso_diameter"].append(iota * diameter)
         cols["isopleth_factor"].append(iota)
@@ -432,7 +438,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if vmag == 0.0:
             vmag = 1e-12
         sin_t = vz / vmag
-        cos_t = math.hypot(vx, vy) / vmag
+        cos_t = _hypot(vx, vy) / vmag
         if induced_current and n_ports > 1:
             v_ind = v_ave * (diameter / spacing if diameter > spacing else 1.0)
         else:
@@ -440,7 +446,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if n_ports <= 1:
             s_half = MISSING
         else:
-            vh_len = math.hypot(vx, vy)
+            vh_len = _hypot(vx, vy)
             al_len = sqrt(alx * alx + aly * aly + alz * alz)
             c_al = (alx * vx + aly * vy) / (al_len * vh_len) if vh_len != 0.0 and al_len != 0.0 else 0.0
             if abs(c_al) < COS_20:
@@ -526,7 +532,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         rz += drz
         # spec §7.4 item 6, measured from the source; a zero distance means no mixing-zone stop (§13 item 12)
         hx, hy = rx - src_x, ry - src_y
-        h_len = math.hypot(hx, hy)
+        h_len = _hypot(hx, hy)
         if mz_distance > 0.0:
             if n_ports < 2:
                 mz_limit = mz_distance
@@ -654,7 +660,7 @@ def run_um3(case: EngineCase) -> CaseOutput:
         if merge_limit == 0.0 and diameter > 2.0 * port_depth:
             merge_limit = port_depth
             merging = True
-        if (not stream_limited and math.hypot(amb.ux, amb.uy) > 1e-5
+        if (not stream_limited and _hypot(amb.ux, amb.uy) > 1e-5
                 and dilution > (stream_flow + flow) / flow):
             stream_limited = True
             changes.add("stream")

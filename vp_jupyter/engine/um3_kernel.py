@@ -36,6 +36,7 @@ _norm = _compile(um3._norm)
 _angle = _compile(um3._angle, _norm=_norm)
 _rescale = _compile(um3._rescale, _norm=_norm)
 _cross = _compile(um3._cross)
+_hypot = _compile(um3._hypot)
 
 G, PI, DEG, COS_20, SIN_20, HUGE_RADIUS = um3.G, um3.PI, um3.DEG, um3.COS_20, um3.SIN_20, um3.HUGE_RADIUS
 
@@ -260,8 +261,8 @@ def _put_row(rows, count, step, status, steps, flags, rz, diameter, amb_speed_sh
     row[C_HEIGHT] = height
     row[C_MASS] = mass
     row[C_ENTRAINED_MASS] = dmass
-    row[C_HORIZONTAL_DISTANCE] = math.hypot(rx, ry)               # spec §9.1: from the origin
-    row[C_SOURCE_DISTANCE] = math.hypot(rx - src_x, ry - src_y)
+    row[C_HORIZONTAL_DISTANCE] = _hypot(rx, ry)               # spec §9.1: from the origin
+    row[C_SOURCE_DISTANCE] = _hypot(rx - src_x, ry - src_y)
     row[C_PATH_LENGTH] = path_length
     row[C_ISO_DIAMETER] = iota * diameter
     row[C_ISOPLETH_FACTOR] = iota
@@ -353,7 +354,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         sign = 1.0 if drho > 0.0 else -1.0
         froude = sign * port_speed / math.sqrt(G * diameter * abs(drho) / rho_eff)
     strat = (amb[A_DENSITY] - surface_density) * diameter / port_depth / drho if drho != 0.0 else 0.0
-    current_small = math.hypot(amb[A_UX], amb[A_UY]) < 1e-5
+    current_small = _hypot(amb[A_UX], amb[A_UY]) < 1e-5
     if current_small:
         flags_out |= F_CURRENT_SMALL
     info[I_FROUDE], info[I_STRAT], info[I_PORT_SPEED], info[I_AMB_SPEED0] = froude, strat, port_speed, amb_speed_shown
@@ -460,7 +461,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         if vmag == 0.0:
             vmag = 1e-12
         sin_t = vz / vmag
-        cos_t = math.hypot(vx, vy) / vmag
+        cos_t = _hypot(vx, vy) / vmag
         if induced_current and n_ports > 1:
             v_ind = v_ave * (diameter / spacing if diameter > spacing else 1.0)
         else:
@@ -468,7 +469,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         if n_ports <= 1:
             s_half = missing
         else:
-            vh_len = math.hypot(vx, vy)
+            vh_len = _hypot(vx, vy)
             al_len = sqrt(alx * alx + aly * aly + alz * alz)
             c_al = (alx * vx + aly * vy) / (al_len * vh_len) if vh_len != 0.0 and al_len != 0.0 else 0.0
             if abs(c_al) < COS_20:
@@ -554,7 +555,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         rz += drz
         # spec §7.4 item 6, measured from the source; a zero distance means no mixing-zone stop (§13 item 12)
         hx, hy = rx - src_x, ry - src_y
-        h_len = math.hypot(hx, hy)
+        h_len = _hypot(hx, hy)
         if mz_distance > 0.0:
             if n_ports < 2:
                 mz_limit = mz_distance
@@ -682,7 +683,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         if merge_limit == 0.0 and diameter > 2.0 * port_depth:
             merge_limit = port_depth
             merging = True
-        if (not stream_limited and math.hypot(amb[A_UX], amb[A_UY]) > 1e-5
+        if (not stream_limited and _hypot(amb[A_UX], amb[A_UY]) > 1e-5
                 and dilution > (stream_flow + flow) / flow):
             stream_limited = True
             changes |= S_STREAM
