@@ -432,6 +432,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
 
     step_length = 0.0
     delta = 0.0
+    changes = 0                         # status changes not written yet (kept until a row is written)
     while not done and not atvmxz:
         n += 1
         # ---- spec §7.1 entrainment, from the end-of-previous-step values
@@ -646,7 +647,6 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
         energy_prev = energy
 
         # ---- spec §7.6 status update and stop criteria
-        changes = 0
         reversal_now = vpz * vz < 0.0
         if reversal_now:
             reversal_flag = True
@@ -728,6 +728,7 @@ def um3_loop(depths, values, counts, surface_modes, bottom_modes, bottom, decay_
                 rows, count, n, status, steps, statuses, rz, diameter, amb_speed_shown, speed, rx, ry, rho, conc,
                 dilution, vx, vy, vz, total_time, cl_dil, net, sal, temp, height, mass, dmass, src_x, src_y,
                 path_length, iota, drho, pollutant, amb, buildup)
+            changes = 0
         lap_old = lap
 
     if atvmxz:
