@@ -159,3 +159,10 @@ def test_compiled_loop_matches_on_random_cases(case: dict) -> None:
     except CaseError:
         return                  # e.g. a light-driven decay rate out of range: nothing to run
     assert_same_output(run_um3(engine_cases[0]), um3_compiled.near_field(engine_cases[0]), str(case))
+
+
+def test_a_server_start_spawns_nothing_when_the_cache_is_fresh() -> None:
+    compiled_loop()
+    if "NUMBA_CACHE_DIR" in os.environ:
+        pytest.skip("NUMBA_CACHE_DIR is set: the cache is not in the package's __pycache__, so it is not checked")
+    assert um3_compiled.compile_in_background() is None      # the session fixture has compiled or loaded it

@@ -33,6 +33,7 @@ from .um3 import (ISOPLETH_ABOVE_SOURCE, PROFILE_CONSTANTS, ROW_STATUS_TEXTS, ST
 ENGINE_ENV = "VP_JUPYTER_ENGINE"            # "python": always the pure-Python loop
 COMPILE_SECONDS_TYPICAL = 30                # what the notice promises (measured on a 2-core machine)
 PURE_CASES_FIRST = 20                       # a process runs this many cases in pure Python before loading
+_STAMP = "vp_jupyter_um3_kernel.sources"    # beside Numba's cache: the _fingerprint it was compiled from
 _ENGINE_FILES = ("um3_kernel.py", "um3.py", "seawater.py", "decay.py", "types.py")
 
 _lock = threading.Lock()
@@ -86,9 +87,17 @@ def warm_up(notify: Optional[Callable[[str], None]] = None) -> bool:
 
 def compile_in_background(**popen: Any) -> "subprocess.Popen | None":
     """Compile (or just check) the cached loop in a separate low-priority process, so that a server's
-    first runs find it ready; None when the pure loop is forced. `popen`: extra subprocess.Popen arguments."""
+    first runs find it ready; None when the pure loop is forced or the cache in the package's own
+    `__pycache__` is known fresh. `popen`: extra subprocess.Popen arguments."""
     if pure_python_forced():
         return None
+    if "NUMBA_CACHE_DIR" not in os.environ and "NUMBA_CACHE_DIR" not in popen.get("env", {}):
+        folder = Path(__file__).parent / "__pycache__"
+        try:
+            if (folder / _STAMP).read_text() == _fingerprint() and any(folder.glob("um3_kernel.um3_loop-*.nbi")):
+                return None
+        except OSError:
+            pass
     code = "import vp_jupyter.engine.um3_compiled as c; c.warm_up()"
     nice = ["nice", "-n", "10"] if shutil.which("nice") else []
     return subprocess.Popen([*nice, sys.executable, "-c", code], stdin=subprocess.DEVNULL, **popen)
@@ -130,6 +139,11 @@ def _cache_folder(kernel) -> Path:
     return Path(kernel.um3_loop.stats.cache_path)
 
 
+def _fingerprint() -> str:
+    here = Path(__file__).parent
+    return hashlib.sha256(b"".join((here / name).read_bytes() for name in _ENGINE_FILES)).hexdigest()
+
+
 def _cache_missing(kernel) -> bool:
     """True when the loop must be compiled: no cache of it, or one older than the engine sources.
 
@@ -138,9 +152,8 @@ def _cache_missing(kernel) -> bool:
     from numba.core.dispatcher import Dispatcher
 
     folder = _cache_folder(kernel)
-    here = Path(__file__).parent
-    fingerprint = hashlib.sha256(b"".join((here / name).read_bytes() for name in _ENGINE_FILES)).hexdigest()
-    stamp = folder / "vp_jupyter_um3_kernel.sources"
+    fingerprint = _fingerprint()
+    stamp = folder / _STAMP
     try:
         fresh = stamp.read_text() == fingerprint
     except OSError:
