@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import calendar
 import functools
+import gzip
 import json
 import math
 import os
@@ -82,7 +83,8 @@ def test_bad_ids_are_rejected_before_any_file_system_access(store, monkeypatch, 
         lambda: store.save(None, source="api", owner="", status="failed", run_id=bad)]
     calls += [lambda method=method: method(bad) for method in (
         store.get, store.load_case, store.load_result, store.archive_path, store.delete, store.load_request,
-        store.size, store.exists, store.result_path, store.response_path, store.parts_dir, store.discard_staging)]
+        store.size, store.exists, store.iter_result_json, store.response_path, store.parts_dir,
+        store.discard_staging)]
     outcomes = []
     with monkeypatch.context() as patch:
         for name in ("stat", "lstat", "scandir", "listdir", "rename", "mkdir", "open", "unlink", "rmdir"):
@@ -112,8 +114,8 @@ def test_save_writes_a_complete_run_folder(store, result) -> None:
                   archive_bytes=b"PK-not-really-a-zip", error=None)
     folder = store.root / record.id
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == sorted(record.files)
-    assert set(record.files) == {"meta.json", "case.json", "result.json", "request.json",
-                                 "request_files/flow-diffuser-file", f"output_{record.id}.zip"}
+    assert set(record.files) == {"meta.json", "case.json", "plume.parquet", "farfield.parquet", "result.json.gz",
+                                 "request.json", "request_files/flow-diffuser-file", f"output_{record.id}.zip"}
     assert record.status == "succeeded" and record.source == "api" and record.owner == "alice"
     assert record.case_name == "store test" and record.case_count == 3
     assert record.engine_version == vp.__version__
@@ -131,18 +133,18 @@ def test_save_writes_a_complete_run_folder(store, result) -> None:
 
 def test_a_response_body_is_kept_with_a_succeeded_run_and_files_are_found_by_path(store, result) -> None:
     record = save(store, result, response='"{\\"success\\": true}"')
-    assert "response.json" in record.files
-    assert store.response_path(record.id) == store.root / record.id / "response.json"
-    assert store.response_path(record.id).read_bytes() == b'"{\\"success\\": true}"'
-    assert json.loads(store.result_path(record.id).read_text(encoding="utf-8"))["cases"] == 3
-    assert store.result_path(record.id).read_text(encoding="utf-8") == (store.root / record.id / "result.json").read_text()
+    assert "response.json.gz" in record.files                 # compressed: served as it is to gzip clients
+    assert store.response_path(record.id) == store.root / record.id / "response.json.gz"
+    assert gzip.decompress(store.response_path(record.id).read_bytes()) == b'"{\\"success\\": true}"'
+    streamed = b"".join(store.iter_result_json(record.id))
+    assert json.loads(streamed) == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
     failed = save(store, None, status="failed", error="boom", response=b"ignored: not a succeeded run")
     assert set(failed.files) == {"meta.json", "case.json"}
-    for locate in (store.result_path, store.response_path):
+    for locate in (store.iter_result_json, store.response_path):
         with pytest.raises(RunNotFound):
             locate(failed.id)
     with pytest.raises(RunNotFound):
-        store.result_path(VALID_ID)
+        store.iter_result_json(VALID_ID)
 
 
 def test_raw_request_bytes_and_no_archive(store, result) -> None:
@@ -172,14 +174,14 @@ def test_failed_runs_are_metadata_only(store, result) -> None:
 
 
 def test_an_exception_while_writing_leaves_no_trace(store, result, monkeypatch) -> None:
-    real = RunStore._write_json
+    real = RunStore._write_bytes
 
     def failing(self, path, value):
-        if path.name == "result.json":
+        if path.name == "plume.parquet":
             raise OSError(28, "No space left on device")
         real(self, path, value)
 
-    monkeypatch.setattr(RunStore, "_write_json", failing)
+    monkeypatch.setattr(RunStore, "_write_bytes", failing)
     with pytest.raises(OSError, match="No space"):
         save(store, result, run_id=VALID_ID)
     assert not (store.root / VALID_ID).exists()
@@ -195,14 +197,14 @@ from vp_jupyter.store import RunStore
 import tests.test_store as helpers
 
 def crash(self, path, value):
-    if path.name == "result.json":
-        with open(path, "w") as handle:
-            handle.write('{{"plume": [')        # half written
+    if path.name == "plume.parquet":
+        with open(path, "wb") as handle:
+            handle.write(value[:100])           # half written
         os._exit(3)                              # the process dies on the spot
     real(self, path, value)
 
-real = RunStore._write_json
-RunStore._write_json = crash
+real = RunStore._write_bytes
+RunStore._write_bytes = crash
 store = RunStore({root!r})
 result = vp.run(helpers.small_case(), store=False)     # only the save below may crash
 store.save(result.case, result, source="cli", owner="", status="succeeded", run_id={run_id!r})
@@ -297,17 +299,17 @@ def test_a_time_series_file_is_inlined_so_the_stored_case_stands_alone(store, tm
     pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
 
 
-def test_a_result_json_is_written_whole_and_strict(store) -> None:
-    result = vp.run(small_case(cases=4), store=False)
-    result.outputs[1].columns["dilution"][-1] = math.nan          # non-finite values are stored as null
-    result.outputs[2].columns["density"][0] = math.inf
+def test_the_result_json_is_streamed_in_pieces_and_whole(store, monkeypatch) -> None:
+    import vp_jupyter.store_results as results_module
+
+    monkeypatch.setattr(results_module, "CASES_PER_PIECE", 3)     # several pieces, the last one partial
+    result = vp.run(small_case(cases=7, brooks=True), store=False)
+    result.outputs[1].columns["dilution"][0] = float("nan")       # non-finite values become null
     record = save(store, result)
-    text = store.result_path(record.id).read_text(encoding="utf-8")
-    stored = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in result.json"))
-    assert stored == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
-    assert stored["plume"][1]["columns"]["dilution"][-1] is None and stored["plume"][2]["columns"]["density"][0] is None
-    loaded = store.load_result(record.id)
-    assert math.isnan(loaded.outputs[1].columns["dilution"][-1]) and math.isnan(loaded.outputs[2].columns["density"][0])
+    pieces = list(store.iter_result_json(record.id))
+    assert len(pieces) > 6
+    assert json.loads(b"".join(pieces)) == json.loads(json.dumps({**result.to_dict(), "case": result.case.to_dict()}))
+    pd.testing.assert_frame_equal(store.load_result(record.id).plume, result.plume)
 
 
 # ------------------------------------------------------------------------------------------- removing
@@ -391,7 +393,7 @@ def test_root_from_argument_environment_or_jupyter_data_dir(tmp_path, monkeypatc
 def test_env_var_store_is_used_for_saving(tmp_path, monkeypatch, result) -> None:
     monkeypatch.setenv("VP_JUPYTER_STORE", str(tmp_path / "env-store"))
     record = save(RunStore(), result)
-    assert (tmp_path / "env-store" / record.id / "result.json").is_file()
+    assert (tmp_path / "env-store" / record.id / "plume.parquet").is_file()
 
 
 def test_record_round_trips_through_its_dict(store, result) -> None:

@@ -273,28 +273,33 @@ class Result:
 
     # -- serialisation and display -----------------------------------------------------------------
 
-    def to_dict(self, *, columns_as_they_are: bool = False) -> dict[str, Any]:
-        """JSON-safe form: inputs, SI units, per-case columnar plume rows, memos and summary.
+    def to_dict(self, tables: bool = True, *, columns_as_they_are: bool = False) -> dict[str, Any]:
+        """JSON-safe form: inputs, SI units, per-case columnar plume rows, memos and summary. `tables=False`
+        leaves out the per-case steps, statuses and columns (the archive store keeps those as Parquet).
 
         `columns_as_they_are`: the plume and far-field columns are the outputs' own lists, not copies
-        with NaN and ±Infinity as None: for a writer that turns those into null itself (the store's)."""
+        with NaN and ±Infinity as None: for a writer that turns those into null itself."""
         from . import __version__
 
         # the columns are most of the data: made JSON-safe a column at a time (`_json_floats`), not value by value
         columns_of = (lambda output, names: {name: output.columns[name] for name in names}) if columns_as_they_are \
             else (lambda output, names: {name: _json_floats(output.columns[name]) for name in names})
-        per_case = [{"case": number,
-                     "start_time": json_safe(self.case_times[number - 1]),
-                     "steps": list(output.steps),
-                     "statuses": list(output.statuses),
-                     "columns": columns_of(output, PLUME_COLUMNS),
-                     "memos": list(output.memos),
-                     "postmemos": list(output.postmemos)}
-                    for number, output in enumerate(self.outputs, start=1)]
-        farfield = [{"case": number, "was_run": o.was_run, "steps": list(o.steps),
-                     "columns": columns_of(o, FARFIELD_COLUMNS),
-                     "memos": list(o.memos)}
-                    for number, o in enumerate(self.farfield_outputs, start=1)]
+
+        def plume_entry(number: int, output: CaseOutput) -> dict[str, Any]:
+            entry: dict[str, Any] = {"case": number, "start_time": json_safe(self.case_times[number - 1])}
+            if tables:
+                entry.update(steps=list(output.steps), statuses=list(output.statuses),
+                             columns=columns_of(output, PLUME_COLUMNS))
+            return {**entry, "memos": list(output.memos), "postmemos": list(output.postmemos)}
+
+        def farfield_entry(number: int, output: FarFieldOutput) -> dict[str, Any]:
+            entry: dict[str, Any] = {"case": number, "was_run": output.was_run}
+            if tables:
+                entry.update(steps=list(output.steps), columns=columns_of(output, FARFIELD_COLUMNS))
+            return {**entry, "memos": list(output.memos)}
+
+        per_case = [plume_entry(number, output) for number, output in enumerate(self.outputs, start=1)]
+        farfield = [farfield_entry(number, output) for number, output in enumerate(self.farfield_outputs, start=1)]
         head = json_safe({
             "vp_jupyter_version": __version__,
             "name": self.case.name,

@@ -2,16 +2,24 @@
 
     root/
       <run id>/                 a finished run (appears only when complete: staged, then renamed)
-        meta.json               RunRecord: id, owner, source, created, status, timings, engine version, …
+        meta.json               RunRecord: id, kind, owner, source, created, status, timings, engine version, …
         case.json               the case as normalised JSON (time-series files inlined, see below)
-        result.json             Result.to_dict() (succeeded runs only)
-        response.json           the response body the legacy run endpoint sends, when one was made
+        plume.parquet, farfield.parquet, result.json.gz
+                                the result (succeeded runs only; `store_results`: tables as Parquet, the rest
+                                as gzip JSON)
+        response.json.gz        the response body the legacy run endpoint sends, gzip-compressed, when one was made
         request.json | request.bin   the original request, when the run came from the web UI or the API
         request_files/<name>    uploaded parts of that request (CSV time series)
-        output_<run id>.zip     the legacy zip archive, when one was made
+        output_<run id>.zip     the legacy zip archive, when one was given (the server builds it on request instead)
+      .index.sqlite3            the index of every run's record (`store_index`), for listing and retention
       .staging/                 folders being written or deleted; leftovers of a crash (see clean_staging)
         <run id>.parts/         the chunk results of a run in progress (`parts_dir`), removed when it ends
       .inflight/<run id>.json   a note per run a server accepted and has not stored yet (see `note_in_flight`)
+
+Runs written before the index (meta format 1) have `result.json` (the whole Result.to_dict()) and
+`response.json` instead; they are read as they are. The folders are the source of truth: the index is
+updated by every save, delete and retention, repaired by `reconcile()` (on server start, and when a
+process first finds no index) and rebuilt by `reindex()` (`vp-jupyter store reindex`).
 
 Run ids are a UTC timestamp plus 128 random bits (`20261125T173724Z-<32 hex>`). Every public method checks
 an id against `RUN_ID_PATTERN` before any path is built, and paths are resolved and verified to stay
@@ -19,21 +27,27 @@ directly under the root, so a crafted id or a planted symlink never reaches outs
 
 The root is the `root` argument, else the environment variable `VP_JUPYTER_STORE`, else
 `<jupyter data dir>/vp_jupyter/runs`. Several processes (the server, notebook kernels) may share one root:
-writes are atomic renames, readers skip folders that vanish or cannot be read.
+writes are atomic renames, readers skip folders that vanish or cannot be read, and the index is a SQLite
+database in WAL mode that every process writes through its own connection.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+from . import store_results
+from .store_index import ACTIVE_STATUSES, DEFAULT_KIND, InvalidCursor, Page, RunIndex, created_us
 
 import orjson
 
@@ -46,17 +60,20 @@ log = logging.getLogger(__name__)
 ENV_VAR = "VP_JUPYTER_STORE"
 STAGING = ".staging"
 IN_FLIGHT = ".inflight"
-META_FORMAT = 1
+META_FORMAT = 2
 
 # `[0-9]`, not `\d`: `\d` also matches non-ASCII digits
 RUN_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{32}")
 SOURCES = ("notebook", "ui", "api", "cli")
 STATUSES = ("succeeded", "failed", "cancelled")
+RECORD_STATUSES = STATUSES + ACTIVE_STATUSES     # a record in the index may describe a run still in flight
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
 
 META_FILE = "meta.json"
 CASE_FILE = "case.json"
-RESULT_FILE = "result.json"
-RESPONSE_FILE = "response.json"
+RESPONSE_FILE = "response.json.gz"
+LEGACY_RESPONSE_FILE = "response.json"          # format 1: the body as it is
 REQUEST_JSON = "request.json"
 REQUEST_BIN = "request.bin"
 REQUEST_FILES = "request_files"
@@ -143,6 +160,7 @@ class RunRecord:
     case_count: int
     error: str | None = None
     files: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = DEFAULT_KIND            # what the record is ("run"; other kinds share the store and its index)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,7 +173,8 @@ class RunRecord:
         values = {k: v for k, v in data.items() if k in names}
         values["id"] = check_run_id(values.get("id"))
         values["files"] = tuple(values.get("files") or ())
-        if values.get("status") not in STATUSES:
+        values["kind"] = values.get("kind") or DEFAULT_KIND
+        if values.get("status") not in RECORD_STATUSES:
             raise ValueError(f"unknown run status {values.get('status')!r}")
         return cls(**values)
 
@@ -179,8 +198,9 @@ class RunStore:
     """Runs stored as folders under `root` (see the module docstring for the layout).
 
     `max_age_s` / `max_total_bytes`: the retention policy `apply_retention()` applies when called without
-    arguments (both None, the default: keep everything). `fsync`: flush files and folders to disk before a
-    run becomes visible, so a power cut cannot leave a visible but truncated run.
+    arguments (both None, the default of a store made in Python: keep everything; the server's settings
+    give it its documented defaults). `fsync`: flush files and folders to disk before a run becomes
+    visible, so a power cut cannot leave a visible but truncated run.
     """
 
     def __init__(self, root: "str | os.PathLike | None" = None, *, max_age_s: float | None = None,
@@ -190,6 +210,12 @@ class RunStore:
         self.max_age_s = _non_negative("max_age_s", max_age_s)
         self.max_total_bytes = _non_negative("max_total_bytes", max_total_bytes)
         self.fsync = fsync
+        self._index_obj: RunIndex | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_index_obj"] = None          # connections are per process
+        return state
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
@@ -271,11 +297,9 @@ class RunStore:
             files = [CASE_FILE]
             self._write_json(work / CASE_FILE, case_dict)
             if result is not None and status == "succeeded":
-                data = result.to_dict(columns_as_they_are=True)     # _write_json writes NaN as null
-                data["case"] = case_dict
-                self._write_json(work / RESULT_FILE, data)
-                del data
-                files.append(RESULT_FILE)
+                for name, content in store_results.result_files(result, case_dict).items():
+                    self._write_bytes(work / name, content)
+                    files.append(name)
             if request is not None:
                 if isinstance(request, (bytes, bytearray, memoryview, str)):
                     raw = request.encode("utf-8") if isinstance(request, str) else bytes(request)
@@ -295,6 +319,7 @@ class RunStore:
                 files.append(name)
             if response is not None and status == "succeeded":
                 body = response.encode("utf-8") if isinstance(response, str) else bytes(response)
+                body = gzip.compress(body, store_results.GZIP_LEVEL)
                 self._write_bytes(work / RESPONSE_FILE, body)
                 del body
                 files.append(RESPONSE_FILE)
@@ -308,12 +333,14 @@ class RunStore:
             self._write_json(work / META_FILE, {"format": META_FORMAT, **record.to_dict()})
             if self.fsync:
                 _fsync_dir(work)
+            size = _tree_size(work)
             os.rename(work, final)          # atomic: the run appears complete or not at all
             if self.fsync:
                 _fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        self.update_index(record, size)
         return record
 
     def _write_json(self, path: Path, value: Any) -> None:
@@ -362,14 +389,23 @@ class RunStore:
         return Case.from_dict(data, max_cases=max(MAX_CASES, count))
 
     def load_result(self, run_id: str) -> "Result":
-        """The Result of a stored (succeeded) run, rebuilt from result.json and case.json."""
+        """The Result of a stored (succeeded) run, rebuilt from its result files and case.json."""
         from .results import Result
 
-        path = self._file(run_id, RESULT_FILE, "result (it did not succeed)")
+        folder = self._result_folder(run_id)
         case = self.load_case(run_id)
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        return Result.from_dict(data, case=case)
+        return Result.from_dict(store_results.result_dict(folder), case=case)
+
+    def iter_result_json(self, run_id: str) -> Iterator[bytes]:
+        """The JSON text of the run's `Result.to_dict()`, in pieces (RunNotFound if the run is absent or did
+        not succeed), e.g. to send it without building it whole."""
+        return store_results.iter_result_json(self._result_folder(run_id))
+
+    def _result_folder(self, run_id: str) -> Path:
+        folder = self._run_dir(run_id)
+        if not store_results.has_result(folder):
+            raise RunNotFound(f"run {run_id} has no result (it did not succeed)")
+        return folder
 
     def load_request(self, run_id: str) -> Any:
         """The original request of a run: the JSON value, or bytes for a raw request; None when none was stored."""
@@ -390,32 +426,124 @@ class RunStore:
         """Path of the run's legacy zip archive (RunNotFound if the run or its archive is absent)."""
         return self._file(run_id, archive_name(run_id), "archive")
 
-    def result_path(self, run_id: str) -> Path:
-        """Path of the run's `result.json` (RunNotFound if the run is absent or did not succeed), e.g. to
-        send it as it is instead of rebuilding the Result."""
-        return self._file(run_id, RESULT_FILE, "result (it did not succeed)")
-
     def response_path(self, run_id: str) -> Path:
-        """Path of the response body stored with the run (`response.json`; RunNotFound if there is none)."""
+        """Path of the response body stored with the run: `response.json.gz` (gzip; `.json` for runs stored
+        before the index, as it is); RunNotFound if there is none."""
+        if (self._run_dir(run_id) / LEGACY_RESPONSE_FILE).is_file():
+            return self._file(run_id, LEGACY_RESPONSE_FILE, "stored response")
         return self._file(run_id, RESPONSE_FILE, "stored response")
 
     def list(self, source: str | None = None, owner: str | None = None, status: str | None = None,
              limit: int | None = None) -> list[RunRecord]:
-        """Stored runs, newest first, optionally only those of one source / owner / status."""
+        """Stored runs, newest first, optionally only those of one source / owner / status (all of them,
+        unless `limit`; `page` lists a page at a time)."""
+        return self.page(limit=None if limit is None else max(0, int(limit)), source=source, owner=owner,
+                         status=status).records
+
+    def page(self, limit: int | None = DEFAULT_PAGE, before: str | None = None, *, source: str | None = None,
+             owner: str | None = None, owners: "Iterable[str] | None" = None, status: str | None = None,
+             text: str | None = None, since: Any = None, until: Any = None, kind: str | None = DEFAULT_KIND) -> Page:
+        """One page of the store's records, newest first (by creation time, then id), from the index.
+
+        `limit`: records per page (None: all). `before`: the `next` cursor of the previous page (or a run
+        id): only records older than it, so runs added meanwhile never shift the pages. Filters: `source`,
+        `owner`, `status` (equal), `owners` (any of these owners: who may see what), `text` (part of the
+        case name, any case), `since` / `until` (created in [since, until): epoch seconds, datetimes or
+        ISO text), `kind` (None: every kind). Returns a `Page` (`records`, `next`: None on the last page).
+        ValueError (InvalidCursor) for a bad argument, naming it."""
+        filters = check_filters(limit=limit, before=before, source=source, status=status, since=since, until=until)
+        if limit == 0 or not self.root.is_dir():
+            return Page([], None)
+        rows, next_cursor = self._index().page(
+            limit, before, source=source, owner=owner, owners=None if owners is None else list(owners),
+            status=status, text=text or None, since_us=filters["since"], until_us=filters["until"], kind=kind)
         records = []
-        for name in self._run_names():
+        for row in rows:
             try:
-                record = self.get(name)
-            except (RunNotFound, OSError):
-                continue                    # vanished or unreadable: not a run
-            if record.id != name:
-                continue
-            if ((source is not None and record.source != source) or (owner is not None and record.owner != owner)
-                    or (status is not None and record.status != status)):
-                continue
-            records.append(record)
-        records.sort(key=lambda r: (_sort_time(r.created), r.id), reverse=True)
-        return records if limit is None else records[:max(0, int(limit))]
+                records.append(RunRecord.from_dict(row))
+            except (ValueError, TypeError):
+                log.warning("the run index holds an unreadable record of %s; run `vp-jupyter store reindex`",
+                            row.get("id") if isinstance(row, dict) else row)
+        return Page(records, next_cursor)
+
+    # -- the index ---------------------------------------------------------------------------------
+
+    def _index(self) -> RunIndex:
+        """The store's index, ready to read: made and filled from the folders when this process finds
+        none; a private in-memory one when the root cannot hold one (read-only, or not SQLite-capable)."""
+        index = self._index_obj
+        if index is not None:
+            return index
+        index = RunIndex(self.root)
+        fresh = not index.exists()
+        try:
+            index.connect()
+        except (sqlite3.Error, OSError) as err:
+            log.warning("cannot use the run index in %s (%s); listing from the run folders instead", self.root, err)
+            index = RunIndex(self.root, memory=True)
+            fresh = True
+        self._index_obj = index
+        if fresh:
+            self.reconcile()
+        return index
+
+    def update_index(self, record: RunRecord, size_bytes: int | None = None) -> None:
+        """Write one record into the index (what save does; for a writer that changes a record itself,
+        e.g. a run still in flight, status queued or running). A failure is logged, not raised: the
+        folder stands, and `reconcile` repairs the index."""
+        try:
+            size = size_bytes if size_bytes is not None else self._size_or_zero(record.id)
+            self._index().put(record.to_dict(), size)
+        except (sqlite3.Error, OSError) as err:
+            log.warning("run %s was stored but not indexed (%s); `vp-jupyter store reindex` repairs it", record.id, err)
+
+    def _unindex(self, run_ids: "Sequence[str]") -> None:
+        try:
+            self._index().remove(run_ids)
+        except (sqlite3.Error, OSError) as err:
+            log.warning("removed runs are still in the index (%s); `vp-jupyter store reindex` repairs it", err)
+
+    def reconcile(self) -> tuple[list[str], list[str]]:
+        """Repair drift between the folders and the index: index every run folder that has no row, remove
+        every row whose folder is gone (rows of runs still queued or running are left to their writer).
+        Returns (ids added, ids removed)."""
+        index = self._index()
+        rows = index.ids(include_active=False)      # rows first: a run saved meanwhile is only re-added
+        folders = set(self._run_names())
+        added = self._index_folders(index, sorted(folders - index.ids()))
+        stale = [run_id for run_id in sorted(rows - folders) if not (self.root / run_id).is_dir()]
+        index.remove(stale)
+        if added or stale:
+            log.info("run index of %s repaired: %d run(s) added, %d removed", self.root, len(added), len(stale))
+        return added, stale
+
+    def reindex(self) -> int:
+        """Rebuild the index from the run folders (`vp-jupyter store reindex`); the number of runs indexed."""
+        index = self._index()
+        index.clear()
+        self._index_folders(index, sorted(self._run_names()))
+        return index.count()
+
+    def _index_folders(self, index: RunIndex, names: "Sequence[str]", batch: int = 500) -> list[str]:
+        added: list[str] = []
+        for start in range(0, len(names), batch):
+            rows = []
+            for name in names[start:start + batch]:
+                try:
+                    record = self.get(name)
+                except (RunNotFound, OSError):
+                    continue                # vanished or unreadable: not a run
+                if record.id == name:
+                    rows.append((record.to_dict(), self._size_or_zero(name), None))
+                    added.append(name)
+            index.put_many(rows)
+        return added
+
+    def _size_or_zero(self, run_id: str) -> int:
+        try:
+            return self.size(run_id)
+        except (RunNotFound, OSError):
+            return 0
 
     def _run_names(self) -> list[str]:
         try:
@@ -439,51 +567,55 @@ class RunStore:
             os.rename(folder, doomed)
         except FileNotFoundError:
             raise RunNotFound(f"no run {run_id} in {self.root}") from None
+        self._unindex([run_id])
         shutil.rmtree(doomed, ignore_errors=True)
 
     def apply_retention(self, max_age_s: float | None = None, max_total_bytes: int | None = None, *,
                         keep: Iterable[str] = ()) -> list[str]:
         """Delete runs older than `max_age_s`, then the oldest runs until the store holds at most
-        `max_total_bytes`. Arguments left None take the store's configured policy (off by default).
-        Runs named in `keep` are never removed. Returns the removed ids, oldest first."""
+        `max_total_bytes` (sizes as the index recorded them). Arguments left None take the store's
+        configured policy. Runs named in `keep`, and runs queued or running, are never removed. Returns
+        the removed ids, oldest first."""
         max_age_s = _non_negative("max_age_s", max_age_s if max_age_s is not None else self.max_age_s)
         max_total = _non_negative("max_total_bytes",
                                   max_total_bytes if max_total_bytes is not None else self.max_total_bytes)
-        if max_age_s is None and max_total is None:
+        if (max_age_s is None and max_total is None) or not self.root.is_dir():
             return []
         kept = set(keep)
-        oldest_first = list(reversed(self.list()))
+        index = self._index()
         removed: list[str] = []
 
         def remove(run_id: str) -> bool:
+            if run_id in kept:
+                return False
             try:
+                if self.get(run_id).status in ACTIVE_STATUSES:
+                    return False
                 self.delete(run_id)
             except RunNotFound:
-                return False                # someone else removed it
+                self._unindex([run_id])     # someone else removed it
+                return False
             removed.append(run_id)
             return True
 
-        remaining = []
-        now = time.time()
-        for record in oldest_first:
-            too_old = max_age_s is not None and now - _sort_time(record.created) > max_age_s
-            if too_old and record.id not in kept:
-                remove(record.id)
-            else:
-                remaining.append(record)
+        if max_age_s is not None:
+            cutoff = int((time.time() - max_age_s) * 1_000_000)
+            for run_id, _created, _size in index.retention_candidates(older_than_us=cutoff):
+                remove(run_id)
         if max_total is not None:
-            sizes = {}
-            for record in remaining:
-                try:
-                    sizes[record.id] = self.size(record.id)
-                except (RunNotFound, OSError):
-                    sizes[record.id] = 0
-            total = sum(sizes.values())
-            for record in remaining:
-                if total <= max_total:
+            total = index.total_size()
+            skipped: set[str] = set()
+            while total > max_total:
+                batch = [c for c in index.retention_candidates(limit=len(skipped) + 100) if c[0] not in skipped]
+                if not batch:
                     break
-                if record.id not in kept and remove(record.id):
-                    total -= sizes[record.id]
+                for run_id, _created, size in batch:
+                    if total <= max_total:
+                        break
+                    if remove(run_id):
+                        total -= size
+                    else:
+                        skipped.add(run_id)
         return removed
 
     def parts_dir(self, run_id: str, create: bool = False) -> Path:
@@ -591,6 +723,28 @@ class RunStore:
 
 # ------------------------------------------------------------------------------------------- helpers
 
+def check_filters(*, limit: Any = None, before: Any = None, source: Any = None, status: Any = None,
+                  since: Any = None, until: Any = None) -> dict[str, Any]:
+    """Check the arguments of a listing (ValueError naming the argument and the value); returns the time
+    range as µs since the epoch (`since`, `until`) and the cursor's (created µs, id) as `before`."""
+    from .store_index import parse_cursor
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number >= 0 or None (got {limit!r})")
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)} (got {source!r})")
+    if status is not None and status not in RECORD_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(RECORD_STATUSES)} (got {status!r})")
+    checked: dict[str, Any] = {"before": None if before is None else parse_cursor(before)}
+    for name, value in (("since", since), ("until", until)):
+        try:
+            checked[name] = None if value is None else created_us(iso_time(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a time: epoch seconds, a datetime or ISO-8601 text "
+                             f"(got {value!r})") from None
+    return checked
+
+
 def archive_name(run_id: str) -> str:
     """File name of a run's legacy zip archive (legacy HTTP API §6.3)."""
     return f"output_{check_run_id(run_id)}.zip"
@@ -615,13 +769,6 @@ def self_contained_case(case_dict: dict[str, Any]) -> dict[str, Any]:
             del series["file"]
             series["csv"] = text
     return case_dict
-
-
-def _sort_time(created: str) -> float:
-    try:
-        return parse_time(created).timestamp()
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _tree_size(path: Path) -> int:
