@@ -197,7 +197,7 @@ def assert_no_partial_runs(store: RunStore) -> None:
     """Nothing left in staging, and every run folder complete (meta.json and case.json)."""
     assert not store.staging.exists() or list(store.staging.iterdir()) == []
     for folder in store.root.iterdir():
-        if folder.name != ".staging":
+        if not folder.name.startswith("."):           # .staging, the index
             assert (folder / "meta.json").is_file() and (folder / "case.json").is_file()
 
 

@@ -51,7 +51,7 @@ def test_run_records_by_default_as_a_notebook_run() -> None:
     assert (record.source, record.status, record.case_name, record.case_count) == (
         "notebook", "succeeded", "api store test", 1)
     assert record.duration_s is not None and record.duration_s >= 0
-    assert f"output_{result.run_id}.zip" in record.files  # the legacy archive the web UI downloads
+    assert set(record.files) == {"meta.json", "case.json", "plume.parquet", "result.json.gz"}   # compact: no zip
     assert result.run_id in result._repr_html_()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import gzip
 import json
 import logging
 import pickle
@@ -257,11 +258,12 @@ def test_the_response_body_is_made_in_the_worker_and_stored_with_the_run(runner,
         assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
         expected = vp.run(case, store=False)
         assert runner.response_path(run_id) == store.response_path(run_id)
-        assert store.response_path(run_id).read_text(encoding="utf-8") == legacy.success_body(expected, run_id)
-        assert "response.json" in store.get(run_id).files
+        body = gzip.decompress(store.response_path(run_id).read_bytes()).decode("utf-8")
+        assert body == legacy.success_body(expected, run_id)
+        assert "response.json.gz" in store.get(run_id).files
         with zipfile.ZipFile(store.archive_path(run_id)) as archive:
             assert archive.namelist() == legacy.archive_members(expected, run_id)
-        stored = json.loads(store.result_path(run_id).read_text(encoding="utf-8"))
+        stored = json.loads(b"".join(store.iter_result_json(run_id)))
         assert stored["cases"] == len(expected.outputs) and stored["name"] == "runner test"
         assert_same_tables(Result.from_dict(stored), expected)
     plain = runner.submit(small_case(), source="api")      # no response maker: no stored body

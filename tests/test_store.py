@@ -408,10 +408,12 @@ def test_server_retention_settings_reach_the_store(store, result) -> None:
     now, day = time.time(), 86400.0
     old, new = (save(store, result, created=now - age, started=now - age, finished=now - age)
                 for age in (10 * day, 60.0))
-    keep_all = VisualPlumesSettings(store_root=str(store.root))
+    keep_all = VisualPlumesSettings(store_root=str(store.root), retention_max_age_days=0, retention_max_total_mb=0)
     keep_all.store = keep_all.make_store()
     assert keep_all.apply_retention() == []                    # 0 = keep forever
-    by_age = VisualPlumesSettings(store_root=str(store.root), retention_max_age_days=5.0)
+    laptop = VisualPlumesSettings(store_root=str(store.root)).make_store()    # on by default
+    assert (laptop.max_age_s, laptop.max_total_bytes) == (90 * day, 5 * 1024 ** 3)
+    by_age = VisualPlumesSettings(store_root=str(store.root), retention_max_age_days=5.0, retention_max_total_mb=0)
     by_age.store = by_age.make_store()
     assert (by_age.store.max_age_s, by_age.store.max_total_bytes) == (5 * day, None)
     assert by_age.apply_retention() == [old.id]

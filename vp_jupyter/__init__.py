@@ -157,32 +157,41 @@ def _run_here(case: "Case", progress: Any) -> "Result":
 
 
 def runs(source: str | None = None, owner: str | None = None, status: str | None = None,
-         store: Any = None, client: Any = None) -> "pd.DataFrame":
+         store: Any = None, client: Any = None, *, limit: int | None = None, before: str | None = None,
+         text: str | None = None, since: Any = None, until: Any = None) -> "pd.DataFrame":
     """The runs of the archive store as a DataFrame, one row per run, newest first.
 
     Columns: ``id``, ``created`` (UTC datetimes), ``source`` (notebook, ui, api, cli), ``owner``,
     ``status`` (succeeded, failed, cancelled), ``case_name``, ``case_count``, ``duration_s``, ``error``.
-    `source` / `owner` / `status` keep only the matching runs. `store`: a
-    :class:`~vp_jupyter.store.RunStore` or a folder; default the store :func:`run` records into.
-    `client`: a :class:`~vp_jupyter.client.Client` — the runs of that server you may see instead
-    (queued and running ones too).
+    Filters: `source` / `owner` / `status` (equal), `text` (part of the case name, any case — a web-UI
+    run is named after its project, else "web UI run <time>"), `since` / `until` (created in [since,
+    until): datetimes, ISO text or epoch seconds). `limit`: at most that many rows (default: all);
+    ``frame.attrs["next"]`` is then the cursor of the rows that follow (None at the end): pass it as
+    `before` for the next page. `store`: a :class:`~vp_jupyter.store.RunStore` or a folder; default the
+    store :func:`run` records into. `client`: a :class:`~vp_jupyter.client.Client` — the runs of that
+    server you may see instead (queued and running ones too).
     """
+    filters = dict(source=source, owner=owner, status=status, limit=limit, before=before, text=text, since=since,
+                   until=until)
     if client is not None:
         if store is not None:
             raise TypeError("give store or client, not both")
-        return client.runs(source=source, owner=owner, status=status)
-    records = _store(store).list(source=source, owner=owner, status=status)
-    return runs_frame([{name: getattr(record, name) for name in RUN_COLUMNS} for record in records])
+        return client.runs(**filters)
+    page = _store(store).page(**filters)
+    rows = [{name: getattr(record, name) for name in RUN_COLUMNS} for record in page.records]
+    return runs_frame(rows, page.next)
 
 
-def runs_frame(rows: "list[dict[str, Any]]") -> "pd.DataFrame":
-    """The DataFrame of :func:`runs` from run rows (dicts holding at least the RUN_COLUMNS keys)."""
+def runs_frame(rows: "list[dict[str, Any]]", next_cursor: str | None = None) -> "pd.DataFrame":
+    """The DataFrame of :func:`runs` from run rows (dicts holding at least the RUN_COLUMNS keys);
+    `next_cursor` goes to ``attrs["next"]``."""
     import pandas as pd
 
     frame = pd.DataFrame([{name: row.get(name) for name in RUN_COLUMNS} for row in rows], columns=list(RUN_COLUMNS))
     frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
     frame["case_count"] = frame["case_count"].astype("int64")
     frame["duration_s"] = frame["duration_s"].astype("float64")
+    frame.attrs["next"] = next_cursor
     return frame
 
 
@@ -231,16 +240,15 @@ def _store(store: Any) -> "RunStore":
 
 def _record(target: "RunStore", case: "Case", result: "Result", source_label: str, started: float,
             finished: float) -> str:
-    """Save a succeeded run (with its legacy zip) in `target`; returns the run id."""
+    """Save a succeeded run in `target`; returns the run id. (Its legacy zip is not stored: the server's
+    download and the notebook form build it from the stored result.)"""
     import getpass
 
-    from .legacy import archive_bytes
     from .store import new_run_id
 
     run_id = new_run_id(started)
     record = target.save(case, result, source=source_label, owner=_owner(getpass), status="succeeded",
-                         started=started, finished=finished, run_id=run_id,
-                         archive_bytes=archive_bytes(result, run_id))
+                         started=started, finished=finished, run_id=run_id)
     return record.id
 
 

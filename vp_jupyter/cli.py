@@ -8,6 +8,7 @@
     vp-jupyter run PROJECT.json --file effluent_flow=flow.csv   a project saved by the web UI, with the CSV
                                           of each time series it takes from a file
     vp-jupyter convert PROJECT.json CASE.json  a saved web-UI project (or a case) written in the case format
+    vp-jupyter store reindex [--store PATH]    rebuild the archive store's index from its run folders
 
 Every run is recorded in the archive store ($VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs) with
 source `cli`, and its run id is printed on standard error (`vp.load(id)` brings it back in Python).
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("output", nargs="?", default=STDOUT,
                          help="path of the case JSON to write ('-' or none: standard output)")
     _add_file_option(convert)
+
+    store = commands.add_parser("store", help="look after the archive store",
+                                description="Look after the archive store (its run folders and their index).")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    reindex = store_commands.add_parser(
+        "reindex", help="rebuild the index of the run folders",
+        description="Rebuild the store's index (.index.sqlite3) from its run folders: after runs were copied in "
+                    "or removed by hand, or when listings look wrong. Safe while a server uses the store.")
+    reindex.add_argument("--store", metavar="PATH",
+                         help="the store's folder (default: $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs)")
     return parser
 
 
@@ -90,6 +101,19 @@ def _load_failed(error: Exception, source: Any) -> int:
     for problem in getattr(error, "problems", None) or [str(error)]:
         print(f"  {problem}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def store_command(args: argparse.Namespace) -> int:
+    """`vp-jupyter store reindex`: returns the exit status."""
+    from .store import RunStore
+
+    store = RunStore(args.store)
+    if not store.root.is_dir():
+        print(f"vp-jupyter: no archive store at {store.root}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    count = store.reindex()
+    print(f"indexed {count} run(s) in {store.root}")
+    return EXIT_OK
 
 
 def _write(text: str, target: str) -> None:
@@ -161,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args)
     if args.command == "convert":
         return convert_command(args)
+    if args.command == "store":
+        return store_command(args)
     return EXIT_BAD_INPUT  # pragma: no cover - argparse rejects unknown commands
 
 

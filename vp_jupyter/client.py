@@ -14,6 +14,7 @@ fails or is cancelled raises `RunFailed`; any other refusal raises `ServiceError
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 from .progress import progress_bar
 from .store import RunNotFound, check_run_id
@@ -133,15 +134,33 @@ class Client:
             raise RunNotFound(f"run {run_id} {status['status']}{why}; it has no result to load")
         return self._result(run_id)
 
-    def runs(self, source: str | None = None, owner: str | None = None, status: str | None = None) -> "pd.DataFrame":
-        """The runs you may see on the server, newest first: the DataFrame of `vp.runs()` (same columns),
-        running ones included; `source` / `owner` / `status` keep only the matching runs."""
+    def runs(self, source: str | None = None, owner: str | None = None, status: str | None = None, *,
+             limit: int | None = None, before: str | None = None, text: str | None = None, since: Any = None,
+             until: Any = None) -> "pd.DataFrame":
+        """The runs you may see on the server, newest first: the DataFrame of `vp.runs()` (same columns and
+        filters), running ones included. `limit`: at most that many (default: all, fetched a page at a
+        time); ``attrs["next"]`` is then the cursor to pass as `before` for the rows that follow."""
         from . import runs_frame
+        from .store import MAX_PAGE, iso_time
 
-        filters = {key: value for key, value in (("source", source), ("owner", owner), ("status", status))
-                   if value is not None}
-        query = f"?{urlencode(filters)}" if filters else ""
-        return runs_frame(self._json("GET", "api/runs" + query)["runs"])
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a whole number >= 0 or None (got {limit!r})")
+        query = {key: value for key, value in (("source", source), ("owner", owner), ("status", status),
+                                               ("text", text)) if value is not None}
+        for key, value in (("since", since), ("until", until)):
+            if value is not None:
+                query[key] = iso_time(value)
+        rows: list = []
+        cursor = before
+        while limit is None or len(rows) < limit:
+            size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(rows))
+            page = self._json("GET", "api/runs?" + urlencode({**query, "limit": size,
+                                                               **({"before": cursor} if cursor else {})}))
+            rows.extend(page["runs"])
+            cursor = parse_qs(urlparse(page["next"]).query).get("before", [None])[0] if page.get("next") else None
+            if cursor is None:
+                break
+        return runs_frame(rows, cursor)
 
     def download_archive(self, run_id: Any, path: "str | os.PathLike") -> Path:
         """Save the run's zip archive (the legacy layout the web UI downloads) to `path` (a folder: as
@@ -168,7 +187,11 @@ class Client:
     def _result(self, run_id: str) -> "Result":
         from .results import Result
 
-        result = Result.from_dict(self._json("GET", f"api/runs/{run_id}/result"))
+        with self._open("GET", f"api/runs/{run_id}/result", headers={"Accept-Encoding": "gzip"}) as response:
+            data = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                data = gzip.decompress(data)
+        result = Result.from_dict(json.loads(data))
         result.run_id = run_id
         return result
 

@@ -48,7 +48,7 @@ from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets.config import Application
 
 from . import __version__
-from .server.settings import VisualPlumesSettings
+from .server.settings import HUB_RETENTION_DAYS, HUB_RETENTION_MB, VisualPlumesSettings
 
 SERVICE_NAME = "visualplumes"
 DEFAULT_URL = "http://127.0.0.1:10101"
@@ -86,6 +86,14 @@ class VisualPlumesHubService(VisualPlumesSettings, Application):
     @default("log_level")
     def _default_log_level(self) -> int:
         return logging.INFO
+
+    @default("retention_max_age_days")
+    def _default_retention_days(self) -> float:
+        return HUB_RETENTION_DAYS
+
+    @default("retention_max_total_mb")
+    def _default_retention_mb(self) -> float:
+        return HUB_RETENTION_MB
 
     @default("service_name")
     def _default_service_name(self) -> str:
@@ -136,7 +144,7 @@ class VisualPlumesHubService(VisualPlumesSettings, Application):
         self.hub_auth = self.make_hub_auth()
         self.store = self.make_store()
         self.runner = self.make_runner(self.store)
-        self.apply_retention()
+        self.start_store_upkeep()
         self.web_app = self.make_web_app()
         self.log.info("Visual Plumes hub service %s at %s: store %s, %s", self.service_name, self.service_prefix,
                       self.store.root, self.describe_workers())

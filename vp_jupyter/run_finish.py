@@ -71,7 +71,7 @@ class Finisher:
                 pass
         job.done_future.set_result(job.status())
         try:
-            self.store.apply_retention(keep=[job.id])
+            self.store.apply_retention(keep=[job.id, *self.active_ids()])     # in this thread: never in a request's way
         except Exception:
             log.exception("applying the store's retention policy failed")
 

@@ -5,7 +5,7 @@
     runner.status(run_id)                             # {"status": "running", "progress": {"done": 3, "total": 20}, …}
     record = await runner.wait(run_id)                # from an event loop; or runner.result(run_id) to block
     result = runner.result(run_id)                    # the Result, read back from the store (RunFailed if it did not succeed)
-    runner.store.result_path(run_id)                  # result.json as stored, e.g. to send as it is
+    runner.store.iter_result_json(run_id)             # the result's JSON as stored, in pieces, e.g. to send it
 
 Where things live: this module is the public API (submit, status, list, wait, result, cancel, delete,
 shutdown); `jobs.py` the job table entries; `run_dispatch.py` what the shared dispatch loop
@@ -69,14 +69,15 @@ import weakref
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .jobs import Job, JobTask, record_status
 from .run_dispatch import CANCELLED, Dispatcher
 from .run_finish import Finisher
 from .run_journal import note_accepted, recover_interrupted
 from .task_dispatch import TERMINATE, WAKE
-from .store import SOURCES, RunNotFound, RunStore, check_run_id, new_run_id
+from .store import DEFAULT_PAGE, SOURCES, RunNotFound, RunStore, check_filters, check_run_id, new_run_id
+from .store_index import created_us, make_cursor
 from .tasks import Executor, check_count, plan_chunks
 # names the runner's users import from here, defined where they moved when the runner was split up
 from .local_pool import WORKER_NICENESS, LocalProcessExecutor, _noop  # noqa: F401,E402
@@ -101,6 +102,21 @@ class RunFailed(RuntimeError):
         super().__init__(f"run {run_id} {status}: {error}" if error else f"run {run_id} {status}")
 
 
+
+
+def _status_filter(*, source: Any, owner: Any, owners: Any, status: Any, text: Any, since: Any,
+                   until: Any) -> Callable[[dict[str, Any]], bool]:
+    """A test of `status()` dicts for the filters of `Runner.page` (times as µs since the epoch)."""
+    visible = None if owners is None else set(owners)
+    needle = (text or "").casefold()
+
+    def wanted(entry: dict[str, Any]) -> bool:
+        created = created_us(entry["created"])
+        return ((source is None or entry["source"] == source) and (owner is None or entry["owner"] == owner)
+                and (visible is None or entry["owner"] in visible) and (status is None or entry["status"] == status)
+                and needle in (entry.get("case_name") or "").casefold()
+                and (since is None or created >= since) and (until is None or created < until))
+    return wanted
 
 
 class Runner(Dispatcher, Finisher):
@@ -239,6 +255,44 @@ class Runner(Dispatcher, Finisher):
         merged.sort(key=lambda s: (s["created"] or "", s["id"]), reverse=True)
         return merged if limit is None else merged[:max(0, int(limit))]
 
+    def page(self, limit: int | None = DEFAULT_PAGE, before: str | None = None, *, source: str | None = None,
+             owner: str | None = None, owners: "Sequence[str] | None" = None, status: str | None = None,
+             text: str | None = None, since: Any = None, until: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs (as `status()` dicts), newest first, and the cursor of the next page (None on
+        the last): the store's page (`RunStore.page`, same arguments) with the runs active here merged in
+        where they belong, so queued and running runs are listed too. Reads the index: call it off an
+        event loop."""
+        checked = check_filters(limit=limit, before=before, source=source, status=status, since=since, until=until)
+        with self._lock:                    # before the store: a run ending meanwhile shows as running
+            live = [job.status() for job in self._jobs.values()]
+            live += [job.status() for job in self._finished.values() if job.record is None]   # saving failed
+        page = self.store.page(limit, before, source=source, owner=owner, owners=owners, status=status, text=text,
+                               since=since, until=until)
+        stored = [record_status(record) for record in page.records]
+
+        def key(entry: dict[str, Any]) -> tuple[int, str]:
+            return created_us(entry["created"]), entry["id"]
+
+        floor = key(stored[-1]) if page.next is not None and stored else None      # the page reaches down to here
+        wanted = _status_filter(source=source, owner=owner, owners=owners, status=status, text=text,
+                                since=checked["since"], until=checked["until"])
+        merged = {entry["id"]: entry for entry in stored}
+        for entry in live:
+            where = key(entry)
+            if (wanted(entry) and (checked["before"] is None or where < checked["before"])
+                    and (floor is None or where >= floor)):
+                merged[entry["id"]] = entry
+        rows = sorted(merged.values(), key=key, reverse=True)
+        more = page.next is not None
+        if limit is not None and len(rows) > limit:
+            rows, more = rows[:limit], True
+        return rows, (make_cursor(rows[-1]["created"], rows[-1]["id"]) if more and rows else None)
+
+    def active_ids(self) -> list[str]:
+        """Ids of the runs queued or running here (retention must spare them)."""
+        with self._lock:
+            return list(self._jobs)
+
     def active_count(self, owner: str | None = None) -> int:
         """Runs queued or running (of `owner`, or of everyone)."""
         with self._lock:
@@ -303,10 +357,6 @@ class Runner(Dispatcher, Finisher):
         """`result()` for an event loop: waits without blocking it and loads the stored result in a thread."""
         await self.wait(run_id)
         return await asyncio.get_running_loop().run_in_executor(None, self.result, run_id)
-
-    def result_path(self, run_id: str) -> Path:
-        """Path of the stored `result.json` of a succeeded run (RunNotFound otherwise), to send as it is."""
-        return self.store.result_path(run_id)
 
     def response_path(self, run_id: str) -> Path:
         """Path of the body `make_response` made for the run, stored with it (RunNotFound if none)."""

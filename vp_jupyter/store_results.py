@@ -32,22 +32,52 @@ CASES_PER_PIECE = 200                       # cases per piece of `iter_result_js
 
 def result_files(result: "Result", case_dict: dict[str, Any]) -> dict[str, bytes]:
     """The files of a result, name -> content (see the module docstring)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = {}
-    tables = {PLUME_FILE: result.plume}
+    tables = {PLUME_FILE: _table(result.outputs, with_status=True)}
     if any(o.steps for o in result.farfield_outputs):
-        tables[FARFIELD_FILE] = result.farfield
-    for name, frame in tables.items():
+        tables[FARFIELD_FILE] = _table(result.farfield_outputs, with_status=False)
+    for name, table in tables.items():
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+        pq.write_table(table, buffer, compression="zstd")
         files[name] = buffer.getvalue()
     light = result.to_dict(tables=False)
     light["case"] = case_dict
     files[RESULT_META_FILE] = gzip.compress(
         json.dumps(light, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), GZIP_LEVEL)
     return files
+
+
+def _table(outputs: Any, with_status: bool) -> Any:
+    """The plume (`with_status`) or far-field table of engine outputs as an Arrow table: the columns of
+    `Result.plume` / `Result.farfield`, built without pandas (the command line never imports it)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS
+
+    columns: dict[str, Any] = {
+        "case": np.repeat(np.arange(1, len(outputs) + 1, dtype=np.int64), [len(o.steps) for o in outputs]),
+        "step": np.fromiter((s for o in outputs for s in o.steps), dtype=np.int64),
+    }
+    if with_status:
+        columns["status"] = [s for o in outputs for s in o.statuses]
+    for name in (PLUME_COLUMNS if with_status else FARFIELD_COLUMNS):
+        columns[name] = np.fromiter((v for o in outputs for v in o.columns[name]), dtype=float)
+    # Arrow arrays from their buffers: pa.array / pa.table would import pandas to look for DataFrames
+    arrays = []
+    for values in columns.values():
+        if isinstance(values, list):
+            encoded = [text.encode("utf-8") for text in values]
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+            offsets[1:] = np.cumsum([len(item) for item in encoded])
+            arrays.append(pa.Array.from_buffers(pa.string(), len(encoded),
+                                                [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]))
+        else:
+            kind = pa.int64() if values.dtype.kind == "i" else pa.float64()
+            arrays.append(pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)]))
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def has_result(folder: Path) -> bool:

@@ -35,7 +35,7 @@ from __future__ import annotations
 from .archive import RULE, archive_bytes, archive_members
 from .errors import STAGE_MESSAGES, LegacyError, error_body, error_message, request_error
 from .project import ProjectFiles, is_project, load_project, project_data, project_series_needed
-from .request import parse_run_request
+from .request import MAX_UI_NAME, parse_run_request, ui_run_name
 from .response import GRAPH_CASE_LIMIT, GRAPH_SERIES, success_body, success_object
 from .wire import (CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_MAX_AGE, DOWNLOAD_ZIP_PATH, DOWNLOAD_ZIP_ROUTE,
                    ERROR_CONTENT_TYPE, HEALTH_CONTENT_TYPE, RUN_ANALYSIS_PATH, SUCCESS_CONTENT_TYPE, ZIP_CONTENT_TYPE,
@@ -48,5 +48,5 @@ __all__ = [
     "SUCCESS_CONTENT_TYPE", "ERROR_CONTENT_TYPE", "HEALTH_CONTENT_TYPE", "ZIP_CONTENT_TYPE",
     "CORS_ALLOW_HEADERS", "CORS_ALLOW_METHODS", "CORS_MAX_AGE", "STAGE_MESSAGES", "GRAPH_SERIES",
     "GRAPH_CASE_LIMIT", "RULE", "is_project", "load_project", "project_data", "project_series_needed",
-    "ProjectFiles",
+    "ProjectFiles", "ui_run_name", "MAX_UI_NAME",
 ]

@@ -3,6 +3,7 @@ the time-series file parts `<field>-<kind>-file` — decoded and handed to `tran
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Mapping
 
 from ..inputs import Case
@@ -58,15 +59,31 @@ def file_parts(files: Mapping[str, Any]) -> "tuple[dict[str, dict[str, tuple[str
     return found, problems
 
 
+UI_NAME_KEYS = ("projectName", "name")          # project names a front end may send (the stock one sends none)
+MAX_UI_NAME = 200
+
+
+def ui_run_name(data: Mapping[str, Any], received: float) -> str:
+    """The name of a web-UI run: the project name the request carries (`projectName`, else `name`), else
+    "web UI run <UTC time received>", so users can find the run again (`vp.runs(text=...)`)."""
+    for key in UI_NAME_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:MAX_UI_NAME]
+    return "web UI run " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(received))
+
+
 def parse_run_request(form: Mapping[str, Any], files: Mapping[str, Any], *,
-                      max_cases: "int | None" = None) -> Case:
+                      max_cases: "int | None" = None, received: float | None = None) -> Case:
     """The `Case` of a `run_analysis` request (legacy-http-api.md §1.2, §2, §3).
 
     `form`: the text parts by name (str, or UTF-8 bytes); only `projectData` is read, so the front end's
     `"null"` text parts are ignored. `files`: the real file parts by part name `<field>-<kind>-file`
-    (bytes or str). `max_cases` limits the number of time-series cases (default: the Case's limit).
+    (bytes or str). `max_cases` limits the number of time-series cases (default: the Case's limit). The
+    case is named by `ui_run_name` (`received`: when the request came, epoch s; default now).
     Raises `LegacyError` (never anything else) whose message is the legacy error text (§4.1, Q16, Q17).
     """
     data = project_data_of(form, files)
     series, problems = file_parts(files)
-    return case_from_project_data(data, series, max_cases=max_cases, problems=problems)
+    name = ui_run_name(data, time.time() if received is None else received)
+    return case_from_project_data(data, series, max_cases=max_cases, problems=problems, name=name)

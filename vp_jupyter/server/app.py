@@ -22,7 +22,7 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
         # notebooks started by this server record into the same store (architecture: the store is the meeting point)
         os.environ["VP_JUPYTER_STORE"] = str(self.store.root)
         self.runner = self.make_runner(self.store)
-        self.apply_retention()
+        self.start_store_upkeep()
         self.log.info("Visual Plumes: store %s, %s", self.store.root, self.describe_workers())
         from ..engine.um3_compiled import compile_in_background
 

@@ -26,13 +26,16 @@ soon as it passes `max_upload_bytes` (`RequestBody`), then parse and check it in
 """
 from __future__ import annotations
 
+import asyncio
 import getpass
+import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Any, Callable
-from urllib.parse import urlparse
+from typing import Any, Callable, Iterator
+from urllib.parse import urlencode, urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
@@ -41,7 +44,7 @@ from tornado import httputil, iostream, web
 
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
-from ..store import InvalidRunId, RunNotFound, check_run_id
+from ..store import DEFAULT_PAGE, MAX_PAGE, InvalidRunId, RunNotFound, check_run_id
 from .home import HomePage
 from .paths import URL_PREFIX
 from .validation import ValidationBusy
@@ -95,6 +98,10 @@ class Access:
 
     def may_delete(self, owner: str) -> bool:
         return self.see_all or owner == self.user
+
+    def visible_owners(self) -> frozenset | None:
+        """The owners whose runs this request may see (None: everyone's)."""
+        return None if self.see_all else frozenset({self.user}) | self.team
 
 
 class HandlerCommon:
@@ -381,9 +388,10 @@ class LegacyRun:
         if self.over_user_limit():
             return self.legacy_error(self.user_limit_message())
         runner = self.app.runner
-        try:     # the worker that finishes the run also makes the response body; it is sent from the store
-            run_id = self.submit_run(case, source="ui", request=request, make_archive=legacy.archive_bytes,
-                                     make_response=legacy.success_body)
+        # the worker that finishes the run also makes the response body; it is sent from the store as it is;
+        # the zip is not stored: the download builds it from the stored result (`send_archive`)
+        try:
+            run_id = self.submit_run(case, source="ui", request=request, make_response=legacy.success_body)
             status = await runner.wait(run_id)
         except web.HTTPError as err:
             return self.legacy_error(f"Cannot start the run: {err.log_message}")
@@ -392,7 +400,7 @@ class LegacyRun:
         if status["status"] != "succeeded":
             return self.legacy_error(f"Error running the model: {status.get('error') or status['status']}")
         try:
-            await send_file(self, lambda: runner.response_path(run_id), legacy.SUCCESS_CONTENT_TYPE)
+            await send_stored_body(self, runner.response_path(run_id), legacy.SUCCESS_CONTENT_TYPE)
         except RunNotFound:
             return self.legacy_error("Error running the model: the run was removed before its result was sent")
 
@@ -421,8 +429,14 @@ class LegacyDownload:
         await send_archive(self, status["id"])
 
 
-async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) -> None:
-    """Send a stored file as the response body, read in chunks (RunNotFound when it is not there)."""
+async def off_the_loop(work: Callable[[], Any]) -> Any:
+    """Run pure-Python work (parsing, validating a case) in a thread, so the event loop keeps answering."""
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+async def send_file(handler: Any, locate: Callable[[], Any], content_type: str, encoding: str | None = None) -> None:
+    """Send a stored file as the response body, read in chunks (RunNotFound when it is not there).
+    `encoding`: the file's Content-Encoding (e.g. gzip), sent as it is."""
     try:
         stream = open(locate(), "rb")
     except FileNotFoundError:               # removed between the look-up and the open
@@ -430,6 +444,9 @@ async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) 
     with stream:
         handler.set_header("Content-Type", content_type)
         handler.set_header("Content-Length", str(os.fstat(stream.fileno()).st_size))
+        if encoding:
+            handler.set_header("Content-Encoding", encoding)
+            handler.add_header("Vary", "Accept-Encoding")
         try:
             while chunk := stream.read(256 * 1024):
                 handler.write(chunk)
@@ -439,16 +456,78 @@ async def send_file(handler: Any, locate: Callable[[], Any], content_type: str) 
     handler.finish()
 
 
+def accepts_gzip(handler: Any) -> bool:
+    """Does the client take a gzip-encoded body (Accept-Encoding: gzip, not with q=0)?"""
+    for part in handler.request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+async def send_pieces(handler: Any, pieces: Iterator[bytes], content_type: str, compress: bool = False) -> None:
+    """Send a body made piece by piece in a thread (never whole in memory, never on the event loop);
+    gzip-compressed on the way when `compress` (in that thread too)."""
+    packer = zlib.compressobj(5, zlib.DEFLATED, 31) if compress else None
+    ended = False
+
+    def next_piece() -> bytes | None:
+        nonlocal ended
+        if ended:
+            return None
+        for piece in pieces:
+            data = packer.compress(piece) if packer is not None else piece
+            if data:
+                return data
+        ended = True
+        return packer.flush() if packer is not None else None
+
+    handler.set_header("Content-Type", content_type)
+    if packer is not None:
+        handler.set_header("Content-Encoding", "gzip")
+    handler.add_header("Vary", "Accept-Encoding")
+    while (data := await off_the_loop(next_piece)) is not None:
+        handler.write(data)
+        await handler.flush()
+    handler.finish()
+
+
+def gunzip_pieces(path: Any, size: int = 1 << 20) -> Iterator[bytes]:
+    with gzip.open(path, "rb") as stream:
+        while piece := stream.read(size):
+            yield piece
+
+
+async def send_stored_body(handler: Any, path: Any, content_type: str) -> None:
+    """Send a body the store keeps (the legacy response): gzip files as they are to clients that take gzip,
+    decompressed on the way to the others; runs stored before compression as they are."""
+    if str(path).endswith(".gz"):
+        if accepts_gzip(handler):
+            await send_file(handler, lambda: path, content_type, encoding="gzip")
+        else:
+            await send_pieces(handler, gunzip_pieces(path), content_type)
+    else:
+        await send_file(handler, lambda: path, content_type)
+
+
 async def send_archive(handler: Any, run_id: str) -> None:
-    try:
-        path = handler.app.store.archive_path(run_id)
-    except RunNotFound:
-        raise web.HTTPError(404, "no archive for this run") from None
+    """The run's legacy zip: the stored one (runs stored with their zip), else built from the stored result
+    in a thread (the store keeps results compact and the zip is derived from them)."""
+    store = handler.app.store
     handler.set_header("Content-Disposition", f'attachment; filename="output_{run_id}.zip"')
     try:
-        await send_file(handler, lambda: path, "application/zip")
+        path = store.archive_path(run_id)
+    except RunNotFound:
+        path = None
+    try:
+        if path is not None:
+            return await send_file(handler, lambda: path, "application/zip")
+        result = await off_the_loop(partial(store.load_result, run_id))
+        archive = await off_the_loop(partial(legacy.archive_bytes, result, run_id))
     except RunNotFound:
         raise web.HTTPError(404, "no archive for this run") from None
+    handler.set_header("Content-Type", "application/zip")
+    handler.finish(archive)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -459,15 +538,29 @@ def run_links(handler: Any, run_id: str) -> dict[str, str]:
     return {"self": base, "result": base + "/result", "archive": base + "/archive"}
 
 
+LIST_FILTERS = ("source", "owner", "status", "text", "since", "until")
+
+
 class Runs:
     streams_body = True
 
     @web.authenticated
     async def get(self) -> None:
-        filters = {key: self.get_argument(key, None) for key in ("source", "owner", "status")}
-        access = await self.access()
-        runs = [run for run in self.app.runner.list(**filters) if access.may_see(run["owner"])]
-        self.write_json({"runs": runs})
+        """A page of the runs this request may see, newest first: `limit` (default DEFAULT_PAGE, at most
+        MAX_PAGE), `before` (the cursor of the `next` link), filters LIST_FILTERS. Read in a thread."""
+        filters = {key: self.get_argument(key, None) for key in LIST_FILTERS}
+        filters = {key: value for key, value in filters.items() if value not in (None, "")}
+        limit = page_limit(self.get_argument("limit", None))
+        before = self.get_argument("before", None) or None
+        owners = (await self.access()).visible_owners()
+        try:
+            runs, cursor = await off_the_loop(partial(self.app.runner.page, limit, before, owners=owners, **filters))
+        except ValueError as err:
+            raise web.HTTPError(400, "%s", str(err)) from None
+        following = None
+        if cursor is not None:
+            following = f"{self.mount_url}/api/runs?" + urlencode({**filters, "limit": limit, "before": cursor})
+        self.write_json({"runs": runs, "limit": limit, "next": following})
 
     @web.authenticated
     async def post(self) -> None:
@@ -485,9 +578,18 @@ class Runs:
             raise web.HTTPError(503, str(err)) from None
         if self.over_user_limit():
             raise web.HTTPError(429, self.user_limit_message())
-        run_id = self.submit_run(case, source="api", make_archive=legacy.archive_bytes)
+        run_id = self.submit_run(case, source="api")     # the zip is built on request
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "links": run_links(self, run_id)}, 202)
+
+
+def page_limit(text: str | None) -> int:
+    """The page size of `GET api/runs?limit=` (web.HTTPError 400 when it is not 1…MAX_PAGE)."""
+    if text is None or text == "":
+        return DEFAULT_PAGE
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        raise web.HTTPError(400, "limit must be a whole number from 1 to %d (got %r)", MAX_PAGE, text[:40])
+    return int(text)
 
 
 def load_case_body(body: bytes, max_cases: int) -> Case:
@@ -528,10 +630,11 @@ class RunResult:
         status = await self.visible_status(run_id)
         if status["status"] != "succeeded":
             raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
-        try:                                # result.json as the worker stored it: nothing rebuilt here
-            await send_file(self, lambda: self.app.store.result_path(status["id"]), "application/json")
+        try:                                # written from the stored tables piece by piece, in a thread
+            pieces = self.app.store.iter_result_json(status["id"])
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
+        await send_pieces(self, pieces, "application/json", compress=accepts_gzip(self))
 
 
 class RunArchive:

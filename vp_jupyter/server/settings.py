@@ -4,7 +4,9 @@ from them. Set as `c.VisualPlumesApp.<name>` / `c.VisualPlumesHubService.<name>`
 `c.VisualPlumesSettings.<name>`."""
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, validate
 from traitlets.config import Configurable
@@ -14,6 +16,13 @@ from ..store import RunStore
 from .validation import Validator
 
 EXECUTORS = ("local", "dask")
+# retention defaults (README, "Archive store"): a laptop keeps 90 days and at most 5 GB; the hub service
+# (hub_service.py) keeps 180 days and at most 50 GB for the whole team
+LAPTOP_RETENTION_DAYS = 90.0
+LAPTOP_RETENTION_MB = 5 * 1024.0
+HUB_RETENTION_DAYS = 180.0
+HUB_RETENTION_MB = 50 * 1024.0
+log = logging.getLogger(__name__)
 
 
 class VisualPlumesSettings(Configurable):
@@ -52,9 +61,13 @@ class VisualPlumesSettings(Configurable):
     max_concurrent_runs_per_user = Integer(
         4, config=True, help="Runs one user may have queued or running at once.")
     retention_max_age_days = Float(
-        0.0, config=True, help="Delete stored runs older than this many days (0: keep forever).")
+        LAPTOP_RETENTION_DAYS, config=True,
+        help="Delete stored runs older than this many days (0: keep forever). Default 90 (the hub service: 180). "
+             "Runs queued or running are never deleted.")
     retention_max_total_mb = Float(
-        0.0, config=True, help="Delete the oldest stored runs while the store exceeds this size in MB (0: no limit).")
+        LAPTOP_RETENTION_MB, config=True,
+        help="Delete the oldest stored runs while the store exceeds this size in MB (0: no limit). Default 5120 "
+             "(the hub service: 51200).")
     dask_scheduler_address = Unicode(
         "", config=True,
         help="executor 'dask': address of the Dask scheduler, e.g. tcp://scheduler:8786 (or use dask_gateway_address).")
@@ -156,6 +169,27 @@ class VisualPlumesSettings(Configurable):
     def apply_retention(self) -> list[str]:
         """Apply the retention settings to `self.store` now (`make_store` gave it them); the ids deleted."""
         return self.store.apply_retention()
+
+    def start_store_upkeep(self) -> threading.Thread:
+        """At start: repair drift between the run folders and the index (`RunStore.reconcile`, quick when
+        there is none), then apply retention in a background thread, so requests never wait for it (the
+        runner applies it again after every run, in its own thread)."""
+        added, removed = self.store.reconcile()
+        if added or removed:
+            log.info("Visual Plumes: run index repaired (%d added, %d removed)", len(added), len(removed))
+
+        def retain() -> None:
+            try:
+                active = [run["id"] for run in self.runner.list() if run["status"] in ("queued", "running")]
+                gone = self.store.apply_retention(keep=active)
+                if gone:
+                    log.info("Visual Plumes: retention removed %d run(s)", len(gone))
+            except Exception:
+                log.exception("Visual Plumes: applying retention failed")
+
+        thread = threading.Thread(target=retain, name="vp-retention", daemon=True)
+        thread.start()
+        return thread
 
     def describe_workers(self) -> str:
         if self.executor == "local":

@@ -97,16 +97,23 @@ def _figure_of(made: Any) -> Any:
 
 
 def archive_link_html(store: "RunStore", run_id: str, max_bytes: int = MAX_INLINE_BYTES) -> str:
-    """A download link to the run's legacy zip archive (its path when it is too large to inline)."""
+    """A download link to the run's legacy zip archive: the stored one, else built from the stored result
+    (a note instead when it is too large to inline)."""
+    from ..legacy import archive_bytes, archive_filename
     from ..store import RunNotFound
 
     try:
         path = store.archive_path(run_id)
+        content = path.read_bytes()
     except RunNotFound:
-        return f"<p>Run {html.escape(run_id)} has no archive.</p>"
-    size = path.stat().st_size
+        try:
+            content = archive_bytes(store.load_result(run_id), run_id)
+        except RunNotFound:
+            return f"<p>Run {html.escape(run_id)} has no archive.</p>"
+    name, size = archive_filename(run_id), len(content)
     if size > max_bytes:
-        return (f"<p>Archive ({size / 1e6:.1f} MB, too large to link here): "
-                f"<code>{html.escape(str(path))}</code></p>")
-    return "<p>" + data_link(path.read_bytes(), path.name, "application/zip",
-                             f"Download the archive {path.name} ({size / 1024:.0f} kB)") + "</p>"
+        return (f"<p>Archive {html.escape(name)} ({size / 1e6:.1f} MB) is too large to link here: download it "
+                f"from the server, or write it with <code>vp.load({run_id!r})</code> and "
+                f"<code>vp_jupyter.legacy.archive_bytes</code>.</p>")
+    return "<p>" + data_link(content, name, "application/zip",
+                             f"Download the archive {name} ({size / 1024:.0f} kB)") + "</p>"
