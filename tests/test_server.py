@@ -6,6 +6,7 @@ default) and a store in a temporary folder; requests go through Tornado like a b
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 import time
@@ -63,9 +64,9 @@ def legacy_case(number: int):
     return legacy.parse_run_request(form, files)
 
 
-async def post_run(jp_fetch, body: bytes, content_type: str, headers: dict | None = None):
+async def post_run(jp_fetch, body: bytes, content_type: str, headers: dict | None = None, **options):
     return await jp_fetch(*APP, "run_analysis", method="POST", body=body,
-                          headers={"Content-Type": content_type, **(headers or {})}, request_timeout=120)
+                          headers={"Content-Type": content_type, **(headers or {})}, request_timeout=120, **options)
 
 
 @needs_examples
@@ -192,8 +193,11 @@ async def test_api_runs_are_finished_in_a_worker_and_sent_from_the_store(jp_fetc
         assert (await wait_for(jp_fetch, run_id))["status"] == "succeeded"
         response = await jp_fetch(*API, "runs", run_id, "result")
         assert response.headers["Content-Type"] == "application/json"
-        assert response.body == (store_root / run_id / "result.json").read_bytes()     # sent as stored
-        assert int(response.headers["Content-Length"]) == len(response.body)
+        stored = RunStore(store_root)                   # written from the stored tables, not from a Result
+        assert response.body == b"".join(stored.iter_result_json(run_id))
+        packed = await jp_fetch(*API, "runs", run_id, "result", headers={"Accept-Encoding": "gzip"},
+                                decompress_response=False)
+        assert packed.headers["Content-Encoding"] == "gzip" and gzip.decompress(packed.body) == response.body
         assert not (store_root / ".staging").exists() or not list((store_root / ".staging").iterdir())
     assert results_built_here == []
     payload = json.loads(response.body)      # the last one: small_case()
@@ -206,8 +210,13 @@ async def test_legacy_runs_send_the_response_body_the_worker_stored(jp_fetch, st
     response = await post_run(jp_fetch, body, content_type)
     assert results_built_here == []
     run_id = decode_twice(response.body)["output_id"]
-    assert response.body == (store_root / run_id / "response.json").read_bytes()
+    stored = (store_root / run_id / "response.json.gz").read_bytes()         # kept compressed
+    assert response.body == gzip.decompress(stored) and "Content-Encoding" not in response.headers
     assert response.headers["Content-Type"] == legacy.SUCCESS_CONTENT_TYPE
+    packed = await post_run(jp_fetch, body, content_type, headers={"Accept-Encoding": "gzip"},
+                            decompress_response=False)                        # browsers: sent as stored
+    assert packed.headers["Content-Encoding"] == "gzip" and len(packed.body) < len(response.body) / 3
+    assert decode_twice(gzip.decompress(packed.body))["output_id"] != run_id
     decoded = decode_twice(response.body)
     expected = decode_twice(legacy.success_body(vp.run(legacy_case(3), store=False), run_id).encode())
     assert decoded == expected

@@ -17,7 +17,7 @@ pytest.importorskip("ipywidgets")
 import ipywidgets as widgets  # noqa: E402
 
 import vp_jupyter as vp  # noqa: E402
-from vp_jupyter import units as u  # noqa: E402
+from vp_jupyter import legacy, units as u  # noqa: E402
 from vp_jupyter.inputs.fields import (AMBIENT_FIELDS, AMBIENT_SERIES, DIFFUSER_FIELDS, DIFFUSER_SERIES,  # noqa: E402
                                       EXTRAPOLATION_MODES, MODEL_FIELDS, OUTPUT_FIELDS, SERIES_FIELDS,
                                       TIMESERIES_FIELDS, FieldSpec)
@@ -257,9 +257,9 @@ def test_run_stores_the_values_set_and_shows_summary_and_archive_link(form, stor
     assert store.load_result(form.run_id).summary()["dilution"].iloc[-1] == pytest.approx(final_dilution)
     assert f"<td>{final_dilution:.4g}</td>" in form.summary.value
     assert form.run_id in form.summary.value and "dilution" in form.summary.value
-    name, archive = link_bytes(form.archive_link.value)
-    assert name == store.archive_path(form.run_id).name
-    assert archive == store.archive_path(form.run_id).read_bytes() and archive[:2] == b"PK"
+    name, archive = link_bytes(form.archive_link.value)           # built from the stored result
+    assert name == f"output_{form.run_id}.zip"
+    assert archive == legacy.archive_bytes(store.load_result(form.run_id), form.run_id) and archive[:2] == b"PK"
     if hasattr(vp.Result, "plot"):
         assert form.plot.value[:8] == b"\x89PNG\r\n\x1a\n" and form.plot.layout.display == ""
 

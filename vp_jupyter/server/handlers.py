@@ -527,7 +527,9 @@ async def send_archive(handler: Any, run_id: str) -> None:
     except RunNotFound:
         raise web.HTTPError(404, "no archive for this run") from None
     handler.set_header("Content-Type", "application/zip")
-    handler.finish(archive)
+    handler.write(archive)
+    await handler.flush()                   # headers out before finish (the API base would set its JSON type)
+    handler.finish()
 
 
 # ---------------------------------------------------------------------------------------------------
