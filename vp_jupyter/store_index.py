@@ -241,6 +241,9 @@ class RunIndex:
             args.append(until_us)
         if before is not None:
             key_us, key_id = parse_cursor(before)
+            if key_id == before:            # a bare run id: its row's creation time, when it has a row
+                row = self.connect().execute("SELECT created_us FROM runs WHERE id = ?", (key_id,)).fetchone()
+                key_us = row[0] if row else key_us
             where.append("(created_us < ? OR (created_us = ? AND id < ?))")
             args.extend((key_us, key_us, key_id))
         query = "SELECT record, created_us, id FROM runs"

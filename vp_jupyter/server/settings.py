@@ -180,7 +180,8 @@ class VisualPlumesSettings(Configurable):
 
         def retain() -> None:
             try:
-                active = [run["id"] for run in self.runner.list() if run["status"] in ("queued", "running")]
+                runner = getattr(self, "runner", None)
+                active = runner.active_ids() if runner is not None else []
                 gone = self.store.apply_retention(keep=active)
                 if gone:
                     log.info("Visual Plumes: retention removed %d run(s)", len(gone))
