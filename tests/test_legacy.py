@@ -883,3 +883,18 @@ def test_far_field_block_matches_the_reference(name) -> None:
         assert [r["step"] for r in rows] == [r["step"] for r in case["rows"]]
         for mine, theirs in zip(rows, case["rows"]):
             assert mine["values"] == pytest.approx(theirs["values"], rel=5e-3, abs=1e-12)
+
+
+def test_web_ui_runs_are_named_after_their_project_or_when_they_came() -> None:
+    data = json.loads(require_shared(EXAMPLES / "example1.projectData.json").read_text())
+    received = 1795624050.0                                       # 2026-11-25 16:27:30 UTC
+    plain = legacy.parse_run_request({"projectData": json.dumps(data)}, {}, received=received)
+    assert plain.name == "web UI run 2026-11-25 16:27:30 UTC"      # the stock UI sends no project name
+    named = legacy.parse_run_request({"projectData": json.dumps({**data, "projectName": "  Outfall\n 7 "})}, {},
+                                     received=received)
+    assert named.name == "Outfall 7"
+    blank = legacy.parse_run_request({"projectData": json.dumps({**data, "projectName": "   ", "name": 3})}, {},
+                                     received=received)
+    assert blank.name.startswith("web UI run ")
+    assert named.engine_cases() == plain.engine_cases()           # the name changes nothing else
+    assert len(legacy.ui_run_name({"projectName": "x" * 1000}, received)) == legacy.MAX_UI_NAME

@@ -12,7 +12,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -252,6 +252,39 @@ async def test_notebook_and_ui_runs_both_appear_in_the_listing(jp_fetch, store_r
     assert [r["id"] for r in runs].index(ui_id) < [r["id"] for r in runs].index(notebook.run_id)  # newest first
     ui_only = json.loads((await jp_fetch(*API, "runs", params={"source": "ui"})).body)["runs"]
     assert [r["id"] for r in ui_only] == [ui_id]
+    assert by_id[ui_id]["case_name"].startswith("web UI run 20")     # the stock UI sends no project name
+    found = json.loads((await jp_fetch(*API, "runs", params={"text": "web ui run"})).body)["runs"]
+    assert [r["id"] for r in found] == [ui_id]
+
+
+async def test_api_runs_come_in_pages_with_a_next_link_and_filters(jp_fetch, store_root) -> None:
+    store = RunStore(store_root)
+    case = vp.Case.load(small_case())
+    start = time.time() - 600
+    ids = [store.save(case.replace(name=f"case {i}"), None, source="api", owner="alice" if i % 2 else "bob",
+                      status="failed", error="x", created=start + i).id for i in range(7)]
+    newest_first = list(reversed(ids))
+    seen, params = [], {"limit": "3"}
+    while True:
+        page = json.loads((await jp_fetch(*API, "runs", params=params)).body)
+        assert page["limit"] == 3 and len(page["runs"]) <= 3
+        seen += [run["id"] for run in page["runs"]]
+        if page["next"] is None:
+            break
+        assert "/visualplumes/api/runs?" in page["next"]           # a path under the server's base URL
+        params = {key: values[0] for key, values in parse_qs(urlparse(page["next"]).query).items()}
+    assert seen == newest_first
+    default = json.loads((await jp_fetch(*API, "runs")).body)
+    assert default["limit"] == 50 and [r["id"] for r in default["runs"]] == newest_first and default["next"] is None
+    bobs = json.loads((await jp_fetch(*API, "runs", params={"owner": "bob", "limit": "2"})).body)
+    assert [r["id"] for r in bobs["runs"]] == [ids[6], ids[4]] and "owner=bob" in bobs["next"]
+    named = json.loads((await jp_fetch(*API, "runs", params={"text": "CASE 3", "since": "2000-01-01T00:00:00Z"})).body)
+    assert [r["id"] for r in named["runs"]] == [ids[3]]
+    for bad, word in (({"limit": "0"}, "limit"), ({"limit": "501"}, "limit"), ({"limit": "ten"}, "limit"),
+                      ({"before": "page-2"}, "before"), ({"status": "done"}, "status"), ({"since": "soon"}, "since")):
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*API, "runs", params=bad)
+        assert err.value.code == 400 and word in json.loads(err.value.response.body)["error"]
 
 
 @pytest.mark.parametrize("bad_id", ["nope", "..", "20261125T173724Z-" + "g" * 32,
