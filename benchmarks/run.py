@@ -2,7 +2,7 @@
 
     python benchmarks/run.py            every target
     python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, legacy-year, loop,
-                                        first, vprun, sweep, limits)
+                                        first, vprun, sweep, limits, store)
 
 Prints one line per target: name, measured value, target, PASS/FAIL. Needs ../shared/reference beside
 the repository for the reference cases (targets that need it say so and are skipped otherwise).
@@ -106,14 +106,15 @@ def free_port() -> int:
 class Server:
     """`jupyter server` with the extension in a subprocess, on loopback, with its own store."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Path | None = None) -> None:
         self.port = free_port()
         self.token = uuid.uuid4().hex
         self.dir = Path(tempfile.mkdtemp(prefix="vp-bench-server-"))
+        self.store = store or self.dir / "store"            # a given store is kept; the default one is removed
         self.base = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "Server":
-        env = {**os.environ, "VP_JUPYTER_STORE": str(self.dir / "store"), "JUPYTER_RUNTIME_DIR": str(self.dir / "rt")}
+        env = {**os.environ, "VP_JUPYTER_STORE": str(self.store), "JUPYTER_RUNTIME_DIR": str(self.dir / "rt")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.dir}",
@@ -220,6 +221,14 @@ def year_through_api(server: Server) -> None:
     report("server: progress updates seen during that run", f"{len(progress_seen - {None})} values", ">= 3",
            len(progress_seen - {None}) >= 3)
     report("memory: peak RSS server + workers, 8760 run", f"{peak / 2**20:.0f} MiB", "< 1024 MiB", ok and peak < 2**30)
+    folder = server.store / run_id
+    stored = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+    report("store: that run's folder on disk (year of hourly cases)", f"{stored / 1e6:.1f} MB", "<= 20 MB",
+           ok and 0 < stored <= 20e6)
+    began = time.perf_counter()
+    result = server.request(f"/visualplumes/api/runs/{run_id}/result", headers={"Accept-Encoding": "gzip"})
+    report("store: GET its result (gzip on the wire)", f"{len(result) / 1e6:.1f} MB in {time.perf_counter() - began:.1f} s",
+           "(measured)", True)
 
 
 def series_case(hours: int) -> dict:
@@ -330,6 +339,10 @@ def server_targets(which: set[str]) -> None:
             legacy_year(server)
 
 
+def store_scale() -> None:
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "store_scale.py")], check=False)
+
+
 def sweep() -> None:
     script = ROOT / "benchmarks" / "sweep_cores.py"
     if not script.is_file():
@@ -379,7 +392,7 @@ def limits() -> None:
 
 def main(argv: list[str]) -> int:
     which = set(argv) or {"engine", "cold", "legacy", "year", "legacy-year", "loop", "first", "vprun", "sweep",
-                          "limits"}
+                          "limits", "store"}
     print(f"vp-jupyter benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if "engine" in which:
         engine()
@@ -395,6 +408,8 @@ def main(argv: list[str]) -> int:
         sweep()
     if "limits" in which:
         limits()
+    if "store" in which:
+        store_scale()                       # 100 000 runs: its own server and its own PASS/FAIL lines
     failed = [name for name, _, _, ok in RESULTS if not ok]
     print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

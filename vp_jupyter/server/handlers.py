@@ -32,6 +32,7 @@ import gzip
 import json
 import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, Callable, Iterator
@@ -429,9 +430,14 @@ class LegacyDownload:
         await send_archive(self, status["id"])
 
 
-async def off_the_loop(work: Callable[[], Any]) -> Any:
+async def off_the_loop(work: Callable[[], Any], executor: Any = None) -> Any:
     """Run pure-Python work (parsing, validating a case) in a thread, so the event loop keeps answering."""
-    return await asyncio.get_running_loop().run_in_executor(None, work)
+    return await asyncio.get_running_loop().run_in_executor(executor, work)
+
+
+# listings run one at a time in their own thread: however many clients list at once, the event loop shares
+# the GIL with one listing thread only, so every other request keeps answering quickly
+LISTING_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vp-listing")
 
 
 async def send_file(handler: Any, locate: Callable[[], Any], content_type: str, encoding: str | None = None) -> None:
@@ -555,14 +561,20 @@ class Runs:
         limit = page_limit(self.get_argument("limit", None))
         before = self.get_argument("before", None) or None
         owners = (await self.access()).visible_owners()
+
+        def listing() -> str:               # the page and its JSON text, both made in the listing thread
+            runs, cursor = self.app.runner.page(limit, before, owners=owners, **filters)
+            following = None
+            if cursor is not None:
+                following = f"{self.mount_url}/api/runs?" + urlencode({**filters, "limit": limit, "before": cursor})
+            return json.dumps({"runs": runs, "limit": limit, "next": following}, allow_nan=False)
+
         try:
-            runs, cursor = await off_the_loop(partial(self.app.runner.page, limit, before, owners=owners, **filters))
+            body = await off_the_loop(listing, LISTING_THREAD)
         except ValueError as err:
             raise web.HTTPError(400, "%s", str(err)) from None
-        following = None
-        if cursor is not None:
-            following = f"{self.mount_url}/api/runs?" + urlencode({**filters, "limit": limit, "before": cursor})
-        self.write_json({"runs": runs, "limit": limit, "next": following})
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
 
     @web.authenticated
     async def post(self) -> None:
