@@ -193,6 +193,12 @@ def test_filters_and_their_errors(store, case) -> None:
     assert listed(store, until=now - 150, source="api") == [b.id]
     assert listed(store, since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 250))) == [c.id, b.id]
     assert listed(store, kind="study") == [] and len(listed(store, kind=None)) == 3
+    study = store.save(case, None, source="notebook", status="failed", error="x", kind="study")
+    assert listed(store, kind="study") == [study.id] and study.id not in listed(store)   # runs only by default
+    assert store.get(study.id).kind == "study" and len(listed(store, kind=None)) == 4
+    with pytest.raises(ValueError, match="kind"):
+        store.save(case, None, source="notebook", status="failed", kind="../x")
+    store.delete(study.id)
     for bad, message in (({"limit": -1}, "limit"), ({"source": "email"}, "source"), ({"status": "done"}, "status"),
                          ({"since": "last week"}, "since"), ({"before": "page 2"}, "before")):
         with pytest.raises(ValueError, match=message):

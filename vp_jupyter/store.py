@@ -69,6 +69,12 @@ STATUSES = ("succeeded", "failed", "cancelled")
 RECORD_STATUSES = STATUSES + ACTIVE_STATUSES     # a record in the index may describe a run still in flight
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+# the filters of a listing (RunStore.page, GET api/runs, vp.runs), with what they take
+LIST_FILTERS = {
+    "source": "ui, api, notebook or cli", "owner": "the owner's name",
+    "status": "queued, running, succeeded, failed or cancelled", "text": "part of the case name (any case)",
+    "since": "created at or after this ISO-8601 time", "until": "created before this ISO-8601 time",
+}
 
 META_FILE = "meta.json"
 CASE_FILE = "case.json"
@@ -256,7 +262,8 @@ class RunStore:
              status: str, started: Any = None, finished: Any = None, created: Any = None,
              request: Any = None, request_files: "Mapping[str, bytes] | None" = None,
              error: str | None = None, archive_bytes: bytes | None = None,
-             response: "str | bytes | None" = None, run_id: str | None = None) -> RunRecord:
+             response: "str | bytes | None" = None, run_id: str | None = None,
+             kind: str = DEFAULT_KIND) -> RunRecord:
         """Store one run atomically and return its record.
 
         Everything is written to a folder in `.staging` and renamed to `root/<run id>` at the end: a
@@ -265,7 +272,8 @@ class RunStore:
         stored). `request`: the original request, a JSON value (`request.json`) or raw bytes / text
         (`request.bin`); `request_files`: its uploaded parts, name -> bytes. `response`: a response body
         to keep with a succeeded run (`response.json`, text as UTF-8). Times are epoch seconds, datetimes
-        or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
+        or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default. `kind`: what
+        the record is ("run"; other kinds, e.g. a study, are listed only when asked for: `page(kind=...)`).
         """
         from . import __version__
 
@@ -276,6 +284,8 @@ class RunStore:
             raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
         if not isinstance(owner, str) or len(owner) > _MAX_OWNER:
             raise ValueError(f"owner must be a string of at most {_MAX_OWNER} characters")
+        if not isinstance(kind, str) or re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind) is None:
+            raise ValueError(f"kind must be a short lowercase name such as 'run' (got {kind!r})")
         if status == "succeeded" and result is None:
             raise ValueError("a succeeded run needs its result")
         if error is not None and not isinstance(error, str):
@@ -329,7 +339,7 @@ class RunStore:
                 started=iso_time(started_s), finished=iso_time(finished_s),
                 duration_s=(finished_s - started_s) if started_s is not None and finished_s is not None else None,
                 engine_version=__version__, case_name=case.name, case_count=len(case.case_times),
-                error=error, files=tuple(sorted(files)))
+                error=error, files=tuple(sorted(files)), kind=kind)
             self._write_json(work / META_FILE, {"format": META_FORMAT, **record.to_dict()})
             if self.fsync:
                 _fsync_dir(work)

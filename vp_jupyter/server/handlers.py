@@ -45,7 +45,7 @@ from tornado import httputil, iostream, web
 
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
-from ..store import DEFAULT_PAGE, MAX_PAGE, InvalidRunId, RunNotFound, check_run_id
+from ..store import DEFAULT_PAGE, LIST_FILTERS, MAX_PAGE, InvalidRunId, RunNotFound, check_run_id
 from .home import HomePage
 from .paths import URL_PREFIX
 from .validation import ValidationBusy
@@ -544,9 +544,6 @@ async def send_archive(handler: Any, run_id: str) -> None:
 def run_links(handler: Any, run_id: str) -> dict[str, str]:
     base = f"{handler.mount_url}/api/runs/{run_id}"
     return {"self": base, "result": base + "/result", "archive": base + "/archive"}
-
-
-LIST_FILTERS = ("source", "owner", "status", "text", "since", "until")
 
 
 class Runs:

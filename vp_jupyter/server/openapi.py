@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..store import DEFAULT_PAGE, LIST_FILTERS, MAX_PAGE
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -50,12 +51,19 @@ def openapi_document(mount_url: str = "/visualplumes", authentication: str = "")
         "security": [{"token": []}],
         "paths": {
             "/api/runs": {
-                "get": {"summary": "List runs, newest first",
-                        "parameters": [{"name": key, "in": "query", "required": False, "schema": {"type": "string"}}
-                                       for key in ("source", "owner", "status")],
+                "get": {"summary": "A page of runs you may see, newest first (follow `next` for the rest)",
+                        "parameters": [
+                            {"name": "limit", "in": "query", "required": False,
+                             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
+                            {"name": "before", "in": "query", "required": False, "schema": {"type": "string"},
+                             "description": "the cursor in the previous page's `next` link"},
+                            *({"name": key, "in": "query", "required": False, "schema": {"type": "string"},
+                               "description": about} for key, about in LIST_FILTERS.items())],
                         "responses": {"200": _json({"type": "object", "properties": {
-                            "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunStatus"}}}},
-                            "The runs.")}},
+                            "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunStatus"}},
+                            "limit": {"type": "integer"}, "next": {"type": ["string", "null"]}}},
+                            "The page, and the path of the next page (null on the last)."),
+                            "400": _json(ERROR, "A bad limit, cursor or filter (named in the error).")}},
                 "post": {"summary": "Start a run of a case; it proceeds in the background",
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/Case"}}}},
