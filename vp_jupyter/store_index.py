@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS runs (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (kind, created_us, id);
+CREATE INDEX IF NOT EXISTS runs_by_age ON runs (created_us, id);
 CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, kind, created_us, id);
 CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source, kind, created_us, id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, kind, created_us, id);
@@ -244,8 +245,8 @@ class RunIndex:
             if key_id == before:            # a bare run id: its row's creation time, when it has a row
                 row = self.connect().execute("SELECT created_us FROM runs WHERE id = ?", (key_id,)).fetchone()
                 key_us = row[0] if row else key_us
-            where.append("(created_us < ? OR (created_us = ? AND id < ?))")
-            args.extend((key_us, key_us, key_id))
+            where.append("(created_us, id) < (?, ?)")       # a row value: an index range, not a scan
+            args.extend((key_us, key_id))
         query = "SELECT record, created_us, id FROM runs"
         if where:
             query += " WHERE " + " AND ".join(where)
