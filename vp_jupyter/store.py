@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from . import store_results
-from .store_index import ACTIVE_STATUSES, DEFAULT_KIND, InvalidCursor, Page, RunIndex, created_us
+from .store_index import ACTIVE_STATUSES, DEFAULT_KIND, Page, RunIndex, created_us
 
 import orjson
 
