@@ -346,7 +346,7 @@ def test_single_user_server_loads_the_extension_under_user_name(hub, alice_serve
     assert server_url == f"{hub.url}/user/alice"
     response = hub.call("GET", f"{server_url}/visualplumes/api/runs", token)
     assert response.status_code == 200, response.text[:500]
-    assert response.json() == {"runs": []}
+    assert response.json() == {"runs": [], "limit": 50, "next": None}
     # a run through alice's own server lands in her own store (in her home), under her name
     case = json.loads(CASE_FILE.read_text())
     response = hub.call("POST", f"{server_url}/visualplumes/api/runs", token, json=case)
