@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import io
 import json
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -445,3 +446,38 @@ async def test_event_loop_stays_responsive_while_runs_execute(jp_fetch) -> None:
     assert all(s == "succeeded" for s in statuses)
     # the loop answered all along: no probe waited for a sizeable part of the runs' time
     assert max(latencies) < max(busy_s / 4, 0.5), (busy_s, sorted(latencies)[-5:])
+
+
+NOTEBOOK_PROCESS = """
+import sys, vp_jupyter as vp
+from vp_jupyter.store import RunStore
+store = RunStore(sys.argv[1])
+case = vp.Case.load({case!r})
+for number in range(60):
+    if number % 20 == 0:
+        vp.run(case, store=store)                        # a notebook's model runs
+    store.save(case, None, source="notebook", owner="kernel", status="failed", error="stopped")
+"""
+
+
+async def test_the_server_and_a_notebook_process_writing_at_once_lose_no_row(jp_fetch, store_root) -> None:
+    listed = json.loads((await jp_fetch(*API, "runs")).body)           # the server has made the index
+    assert listed["runs"] == []
+    notebook = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", NOTEBOOK_PROCESS.format(case=small_case()), str(store_root))
+    ids = []
+    for hours in (1, 30, 1, 30, 1):
+        case = series_case(hours) if hours > 1 else small_case()
+        ids.append(json.loads((await jp_fetch(*API, "runs", method="POST", body=json.dumps(case))).body)["id"])
+    for run_id in ids:
+        assert (await wait_for(jp_fetch, run_id))["status"] == "succeeded"
+    assert await asyncio.wait_for(notebook.wait(), 300) == 0
+    store = RunStore(store_root)
+    on_disk = {p.name for p in store_root.iterdir() if not p.name.startswith(".")}
+    assert len(on_disk) == 5 + 60 + 3 and store._index().ids() == on_disk   # every row, with no repair
+    seen, params = [], {"limit": "25"}
+    while params:                                                        # and the API pages through all of them
+        page = json.loads((await jp_fetch(*API, "runs", params=params)).body)
+        seen += [run["id"] for run in page["runs"]]
+        params = page["next"] and {k: v[0] for k, v in parse_qs(urlparse(page["next"]).query).items()}
+    assert sorted(seen) == sorted(on_disk) and len(seen) == len(set(seen))
