@@ -543,7 +543,7 @@ def test_each_user_runs_through_the_json_api_and_the_legacy_endpoint(service, ap
         assert (status["owner"], status["source"], status["status"]) == (name, "ui", "succeeded"), status
         for run_id in (api_runs[name], legacy_runs[name]):        # in the service's one shared store
             assert _stored_meta(service, run_id)["owner"] == name
-            assert (service.store / run_id / f"output_{run_id}.zip").is_file()
+            assert (service.store / run_id / "plume.parquet").is_file()      # compact: the zip is built on request
     bob_cases = service.as_user("bob", "GET", f"api/runs/{legacy_runs['bob']}").json()["case_count"]
     assert bob_cases == 4                      # example 3: a time series of four cases from the CSV files
 
