@@ -320,7 +320,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: "Mapping[str, Any]", case: "Case | None" = None) -> "Result":
-        """Rebuild a Result from :meth:`to_dict` output (for example a stored run's ``result.json``).
+        """Rebuild a Result from :meth:`to_dict` output (for example a stored run's result, ``RunStore.load_result``).
 
         `case`: the Case that was run (default: rebuilt from ``data["case"]``). The plume, far-field and
         tidal tables come back equal, except that values that were not finite (stored as null) come back as

@@ -32,7 +32,7 @@ Design:
 * **Finishing happens in a worker, never in this process**: when every chunk is done the parent submits
   ONE finish task (`finalize_run`) to the executor. It rebuilds the Case from its JSON, loads the chunk
   files in case order, assembles the `Result`, asks `make_archive(result, run_id)` for the legacy zip and
-  `make_response(result, run_id)` for a response body (`response.json`, e.g. the legacy success body),
+  `make_response(result, run_id)` for a response body (`response.json.gz`, e.g. the legacy success body),
   saves the run to the store atomically and removes the parts. A coupled series runs and is finished in
   the same task (`run_coupled`). The parent only reads the record the worker returns: it never unpickles
   outputs or builds a `Result`, so a server's event loop never waits for the GIL behind that work.

@@ -271,7 +271,7 @@ class RunStore:
         succeeded (a `result` is required), failed or cancelled (`error` says why; a result is not
         stored). `request`: the original request, a JSON value (`request.json`) or raw bytes / text
         (`request.bin`); `request_files`: its uploaded parts, name -> bytes. `response`: a response body
-        to keep with a succeeded run (`response.json`, text as UTF-8). Times are epoch seconds, datetimes
+        to keep with a succeeded run (`response.json.gz`: gzip of the text as UTF-8). Times are epoch seconds, datetimes
         or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default. `kind`: what
         the record is ("run"; other kinds, e.g. a study, are listed only when asked for: `page(kind=...)`).
         """
