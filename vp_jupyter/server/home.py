@@ -9,7 +9,7 @@ service's base, which provide `app`, `owner`, `mount_url`, `access()`, `run_page
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -28,18 +28,14 @@ def templates() -> Environment:
                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def recent_runs(runner: Any, may_see: Any, limit: int, before: "str | None") -> tuple[list[dict], "str | None"]:
-    """One page of runs, newest first: those `may_see(owner)` allows, older than the run `before` (its id;
-    None: from the newest). Returns (runs, the id to pass as `before` for the next page, or None).
+def recent_runs(runner: Any, owners: Any, limit: int, before: "str | None") -> tuple[list[dict], "str | None"]:
+    """One page of runs, newest first: those of `owners` (None: everyone's), older than `before` (the
+    cursor of the previous page, or a run id; None: from the newest). Returns (runs, the cursor to pass
+    as `before` for the next page, or None).
 
-    The one place the page reads the store's listing (the runner's: stored runs and those still queued or
-    running)."""
-    runs = [run for run in runner.list() if may_see(run["owner"])]
-    if before:
-        ids = [run["id"] for run in runs]
-        runs = runs[ids.index(before) + 1:] if before in ids else []
-    page = runs[:limit]
-    return page, (page[-1]["id"] if len(runs) > limit else None)
+    The one place the page reads the store's listing: the runner's page (the store's index, plus the runs
+    still queued or running). It reads the index: call it off the event loop."""
+    return runner.page(limit, before, owners=owners)
 
 
 def _megabytes(size: float) -> str:
@@ -76,7 +72,13 @@ class HomePage:
             raise web.HTTPError(400, "limit: must be a whole number") from None
         before = self.get_argument("before", None) or None
         access = await self.access()
-        runs, older = recent_runs(self.app.runner, access.may_see, limit, before)
+        from .handlers import LISTING_THREAD, off_the_loop
+
+        try:
+            runs, older = await off_the_loop(partial(recent_runs, self.app.runner, access.visible_owners(), limit,
+                                                     before), LISTING_THREAD)
+        except ValueError as err:
+            raise web.HTTPError(400, "%s", str(err)) from None
         for run in runs:
             run["links"] = self.run_page_links(run["id"]) if run["status"] == "succeeded" else {}
         host = self.request.host
