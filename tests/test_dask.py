@@ -194,7 +194,7 @@ def test_a_run_over_its_time_limit_on_dask_is_stopped_and_recorded_as_failed(cli
         assert executor.tasks_stopped == 1
         assert not any(client.processing().values())
         record = store.get(run_id)
-        assert record.status == "failed" and "result.json" not in record.files
+        assert record.status == "failed" and "plume.parquet" not in record.files  # no result stored
         assert_no_partial_runs(store)
         # the executor still works
         run_id = runner.submit(series_case(3), source="api")
@@ -217,7 +217,7 @@ def test_cancelling_a_run_on_dask_stops_it_and_other_runs_still_succeed(client, 
         assert executor.tasks_stopped >= 1           # the doomed chunk (and the bystander's, run again)
         assert runner.wait_sync(bystander, WAIT_S)["status"] == "succeeded"
         assert_identical(runner.result(bystander), vp.run(bystander_case, store=False))
-    assert store.get(doomed).status == "cancelled" and "result.json" not in store.get(doomed).files
+    assert store.get(doomed).status == "cancelled" and "plume.parquet" not in store.get(doomed).files
     assert not any(client.processing().values())
     assert_no_partial_runs(store)
 
