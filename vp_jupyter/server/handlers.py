@@ -492,9 +492,12 @@ async def send_pieces(handler: Any, pieces: Iterator[bytes], content_type: str, 
     if packer is not None:
         handler.set_header("Content-Encoding", "gzip")
     handler.add_header("Vary", "Accept-Encoding")
-    while (data := await off_the_loop(next_piece)) is not None:
-        handler.write(data)
-        await handler.flush()
+    try:
+        while (data := await off_the_loop(next_piece)) is not None:
+            handler.write(data)
+            await handler.flush()
+    except iostream.StreamClosedError:         # the client went away meanwhile (logged by on_connection_close)
+        return
     handler.finish()
 
 
