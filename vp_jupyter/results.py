@@ -58,7 +58,8 @@ class Result:
       ``farfield_memos``; ``tidal`` — the tidal pollution buildup output.
     * ``memos`` — ``{case number: [memo lines]}``; ``summary()`` — one row per case.
     * ``to_dict()`` / ``to_json()`` — JSON-safe form (non-finite numbers become null).
-    * ``text_report()`` — the Visual Plumes style text report; ``plot()`` — the standard views (matplotlib).
+    * ``text_report()`` — the Visual Plumes style text report; ``plot()`` — the standard views (matplotlib);
+      ``report(path)`` — a self-contained HTML report.
     * ``run_id`` — the id of the run in the archive store when it was recorded (``vp.load(run_id)``).
     """
 
@@ -369,6 +370,15 @@ class Result:
         from .report import text_report
 
         return text_report(self)
+
+    def report(self, path: Any = None, *, pdf: Any = None) -> str:
+        """The report a regulator can read: one self-contained HTML file (inputs with units, summary,
+        plots, the text report, memos, deviations that apply, provenance; see :mod:`vp_jupyter.report_html`),
+        written to `path` when given; the HTML text is returned. `pdf`: also print it to this PDF file
+        (needs a headless Chromium)."""
+        from .report_html import write_report
+
+        return write_report(self, path, pdf=pdf)
 
     def __repr__(self) -> str:
         return f"<Result {self.case.name!r}: {self.case_count} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"

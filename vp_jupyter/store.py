@@ -5,6 +5,7 @@
         meta.json               RunRecord: id, owner, source, created, status, timings, engine version, …
         case.json               the case as normalised JSON (time-series files inlined, see below)
         result.json             Result.to_dict() (succeeded runs only)
+        study.json              a study's document instead (kind "study": `vp_jupyter.studies`)
         response.json           the response body the legacy run endpoint sends, when one was made
         request.json | request.bin   the original request, when the run came from the web UI or the API
         request_files/<name>    uploaded parts of that request (CSV time series)
@@ -52,6 +53,7 @@ META_FORMAT = 1
 RUN_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{32}")
 SOURCES = ("notebook", "ui", "api", "cli")
 STATUSES = ("succeeded", "failed", "cancelled")
+KINDS = ("run", "study")         # a run of a case, or a study (many members of one case, one entry)
 
 META_FILE = "meta.json"
 CASE_FILE = "case.json"
@@ -143,6 +145,7 @@ class RunRecord:
     case_count: int
     error: str | None = None
     files: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = "run"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -157,6 +160,7 @@ class RunRecord:
         values["files"] = tuple(values.get("files") or ())
         if values.get("status") not in STATUSES:
             raise ValueError(f"unknown run status {values.get('status')!r}")
+        values["kind"] = values.get("kind") or "run"
         return cls(**values)
 
 
@@ -230,7 +234,8 @@ class RunStore:
              status: str, started: Any = None, finished: Any = None, created: Any = None,
              request: Any = None, request_files: "Mapping[str, bytes] | None" = None,
              error: str | None = None, archive_bytes: bytes | None = None,
-             response: "str | bytes | None" = None, run_id: str | None = None) -> RunRecord:
+             response: "str | bytes | None" = None, run_id: str | None = None, kind: str = "run",
+             documents: "Mapping[str, Any] | None" = None) -> RunRecord:
         """Store one run atomically and return its record.
 
         Everything is written to a folder in `.staging` and renamed to `root/<run id>` at the end: a
@@ -240,6 +245,8 @@ class RunStore:
         (`request.bin`); `request_files`: its uploaded parts, name -> bytes. `response`: a response body
         to keep with a succeeded run (`response.json`, text as UTF-8). Times are epoch seconds, datetimes
         or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
+        `kind`: "run", or "study" (a study keeps its `documents` instead of a result: name -> JSON value,
+        written as files of the run folder, e.g. ``study.json``).
         """
         from . import __version__
 
@@ -250,8 +257,13 @@ class RunStore:
             raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
         if not isinstance(owner, str) or len(owner) > _MAX_OWNER:
             raise ValueError(f"owner must be a string of at most {_MAX_OWNER} characters")
-        if status == "succeeded" and result is None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+        if status == "succeeded" and result is None and kind == "run":
             raise ValueError("a succeeded run needs its result")
+        for name in documents or {}:
+            if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None or name in (META_FILE, CASE_FILE):
+                raise ValueError(f"not a valid document name: {name!r}")
         if error is not None and not isinstance(error, str):
             raise TypeError("error must be a string or None")
         for name in request_files or {}:
@@ -276,6 +288,9 @@ class RunStore:
                 self._write_json(work / RESULT_FILE, data)
                 del data
                 files.append(RESULT_FILE)
+            for name, document in (documents or {}).items():
+                self._write_json(work / name, document)
+                files.append(name)
             if request is not None:
                 if isinstance(request, (bytes, bytearray, memoryview, str)):
                     raw = request.encode("utf-8") if isinstance(request, str) else bytes(request)
@@ -304,7 +319,7 @@ class RunStore:
                 started=iso_time(started_s), finished=iso_time(finished_s),
                 duration_s=(finished_s - started_s) if started_s is not None and finished_s is not None else None,
                 engine_version=__version__, case_name=case.name, case_count=len(case.case_times),
-                error=error, files=tuple(sorted(files)))
+                error=error, files=tuple(sorted(files)), kind=kind)
             self._write_json(work / META_FILE, {"format": META_FORMAT, **record.to_dict()})
             if self.fsync:
                 _fsync_dir(work)
@@ -370,6 +385,17 @@ class RunStore:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
         return Result.from_dict(data, case=case)
+
+    def document_path(self, run_id: str, name: str) -> Path:
+        """Path of a document stored with the run (e.g. a study's `study.json`; RunNotFound if absent)."""
+        if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None:
+            raise RunNotFound(f"run {run_id} has no document {name!r}")
+        return self._file(run_id, name, f"document {name!r}")
+
+    def load_document(self, run_id: str, name: str) -> Any:
+        """A JSON document stored with the run (RunNotFound if absent)."""
+        with open(self.document_path(run_id, name), encoding="utf-8") as handle:
+            return json.load(handle)
 
     def load_request(self, run_id: str) -> Any:
         """The original request of a run: the JSON value, or bytes for a raw request; None when none was stored."""
