@@ -42,6 +42,7 @@ from tornado import httputil, iostream, web
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
 from ..store import InvalidRunId, RunNotFound, check_run_id
+from ..studies.jobs import jobs_of
 from .home import HomePage
 from .paths import URL_PREFIX
 from .validation import ValidationBusy
@@ -251,9 +252,11 @@ class HandlerCommon:
             raise web.HTTPError(404, "no such run") from None
 
     async def visible_status(self, run_id: str) -> dict:
-        """The status of a run this request may see; 404 when there is no such run or it may not see it."""
+        """The status of a run (or study) this request may see; 404 when there is no such run or it may not
+        see it."""
+        run_id = self.run_id_or_404(run_id)
         try:
-            status = self.app.runner.status(self.run_id_or_404(run_id))
+            status = jobs_of(self.app).status(run_id) or self.app.runner.status(run_id)
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
         if not (await self.access()).may_see(status["owner"]):
@@ -456,7 +459,7 @@ async def send_archive(handler: Any, run_id: str) -> None:
 
 def run_links(handler: Any, run_id: str) -> dict[str, str]:
     base = f"{handler.mount_url}/api/runs/{run_id}"
-    return {"self": base, "result": base + "/result", "archive": base + "/archive"}
+    return {"self": base, "result": base + "/result", "archive": base + "/archive", "report": base + "/report"}
 
 
 class Runs:
@@ -467,6 +470,11 @@ class Runs:
         filters = {key: self.get_argument(key, None) for key in ("source", "owner", "status")}
         access = await self.access()
         runs = [run for run in self.app.runner.list(**filters) if access.may_see(run["owner"])]
+        listed = {run["id"] for run in runs}
+        studies = [s for s in jobs_of(self.app).list() if s["id"] not in listed and access.may_see(s["owner"])
+                   and all(value is None or s[key] == value for key, value in filters.items())]
+        if studies:                         # studies in progress (finished ones are in the store, listed above)
+            runs = sorted(runs + studies, key=lambda s: (s["created"] or "", s["id"]), reverse=True)
         self.write_json({"runs": runs})
 
     @web.authenticated
@@ -528,10 +536,73 @@ class RunResult:
         status = await self.visible_status(run_id)
         if status["status"] != "succeeded":
             raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
-        try:                                # result.json as the worker stored it: nothing rebuilt here
-            await send_file(self, lambda: self.app.store.result_path(status["id"]), "application/json")
+        store = self.app.store
+        try:                                # result.json as the worker stored it (a study: study.json)
+            await send_file(self, lambda: _result_file(store, status["id"]), "application/json")
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
+
+
+def _result_file(store: Any, run_id: str) -> Any:
+    """The stored result of a run, or the document of a study."""
+    from ..studies.study import STUDY_FILE
+
+    if store.get(run_id).kind == "study":
+        return store.document_path(run_id, STUDY_FILE)
+    return store.result_path(run_id)
+
+
+class RunReport:
+    """`api/runs/<id>/report`: the self-contained HTML report of a succeeded run or study, made in a thread."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        status = await self.visible_status(run_id)
+        if status["status"] != "succeeded":
+            raise web.HTTPError(409, f"run is {status['status']}; a report exists only for succeeded runs")
+        try:
+            text = await off_the_loop(partial(_report_text, self.app.store, status["id"]))
+        except RunNotFound:
+            raise web.HTTPError(404, "no such run") from None
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Disposition", f'inline; filename="report_{status["id"]}.html"')
+        self.finish(text)
+
+
+def _report_text(store: Any, run_id: str) -> str:
+    from .. import load
+    from ..report_html import render
+
+    return render(load(run_id, store=store))
+
+
+class Studies:
+    """`POST api/studies`: start an uncertainty or sensitivity study (see `vp_jupyter.studies.jobs`)."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        from ..studies.jobs import parse_request
+
+        if self.too_large:
+            size, limit = self.too_large
+            raise web.HTTPError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+        try:
+            data = json.loads(self.request.body or b"null")
+        except ValueError as err:
+            raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
+        try:
+            request = await off_the_loop(partial(parse_request, data, self.app.max_cases))
+        except CaseError as err:
+            self.write_json({"error": "invalid study", "problems": list(err.problems), "status": 400}, 400)
+            return
+        jobs = jobs_of(self.app)
+        if jobs.active_count(self.owner) + self.app.runner.active_count(self.owner) >= \
+                self.app.max_concurrent_runs_per_user:
+            raise web.HTTPError(429, f"{self.owner} already has {self.app.max_concurrent_runs_per_user} runs "
+                                     "or studies queued or running")
+        run_id = jobs.submit(request, owner=self.owner)
+        self.set_header("Location", run_links(self, run_id)["self"])
+        self.write_json({"id": run_id, "status": "queued", "kind": "study", "links": run_links(self, run_id)}, 202)
 
 
 class RunArchive:
@@ -564,6 +635,8 @@ ENDPOINTS: list[tuple[str, type]] = [
     (f"api/runs/{RUN_ID}", Run),
     (f"api/runs/{RUN_ID}/result", RunResult),
     (f"api/runs/{RUN_ID}/archive", RunArchive),
+    (f"api/runs/{RUN_ID}/report", RunReport),
+    ("api/studies", Studies),
     ("api/schema", Schema),
     ("api/openapi.json", OpenAPI),
 ]
