@@ -566,7 +566,9 @@ class RunReport:
             raise web.HTTPError(404, "no such run") from None
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Content-Disposition", f'inline; filename="report_{status["id"]}.html"')
-        self.finish(text)
+        self.write(text)
+        await self.flush()                  # headers sent now: jupyter_server's finish() would make it JSON
+        self.finish()
 
 
 def _report_text(store: Any, run_id: str) -> str:
