@@ -148,9 +148,9 @@ def _result_context(result: "Result") -> dict[str, Any]:
     context = _common(result.case, result.run_id, record, result.engine_cases)
     rows, depth_label, distance_label = result._display_rows()
     summary = {"columns": ["case", "steps", "final status", "dilution", f"depth ({depth_label})",
-                           f"horizontal distance ({distance_label})"],
+                           f"distance from source ({distance_label})"],
                "rows": [[r["case"], r["steps"], r["status"] or r["stop_reason"], r["dilution"], r["depth"],
-                         r["horizontal_distance"]] for r in rows[:MAX_SUMMARY_ROWS]],
+                         r["source_distance"]] for r in rows[:MAX_SUMMARY_ROWS]],
                "more": max(0, len(rows) - MAX_SUMMARY_ROWS)}
     plots = [{"title": "Case 1: elevation, plan view, dilution and concentration", "image": _png(result.plot())}]
     stats = None
@@ -204,7 +204,7 @@ def _study_context(study: "Study") -> dict[str, Any]:
                   "invalid": [[int(r.member), r.problem] for r in invalid.head(MAX_SUMMARY_ROWS).itertuples()],
                   "invalid_more": max(0, len(invalid) - MAX_SUMMARY_ROWS),
                   "provenance": [(k, v) for k, v in study.provenance.items() if v is not None]}
-    quantiles = study.quantiles(columns=["mz_dilution", "mz_concentration", "horizontal_distance", "rise_height"])
+    quantiles = study.quantiles(columns=["mz_dilution", "mz_concentration", "source_distance", "rise_height"])
     summary_table = {"columns": ["quantile", *[f"{c} ({units.get(c, '')})" if units.get(c) not in ("", "1", None)
                                                else c for c in quantiles.columns]],
                      "rows": [[f"{q:g}", *row] for q, row in zip(quantiles.index, quantiles.values.tolist())],
@@ -215,7 +215,7 @@ def _study_context(study: "Study") -> dict[str, Any]:
 
 
 def _statistics_context(stats: Any, what: str) -> dict[str, Any]:
-    table = stats.percentiles(columns=["mz_dilution", "mz_concentration", "dilution", "horizontal_distance",
+    table = stats.percentiles(columns=["mz_dilution", "mz_concentration", "dilution", "source_distance",
                                        "rise_height"])
     units = table.attrs["units"]
     summary = stats.summary()

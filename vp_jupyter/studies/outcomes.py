@@ -8,7 +8,7 @@ Columns (one row per case; ``attrs["units"]`` gives each unit):
   far field interpolated (linearly in distance) at the boundary; else the end of the near field, which is
   the conservative value (further mixing only adds dilution). ``mz_source`` says which: ``near field``,
   ``far field`` or ``end of near field``;
-* ``dilution``, ``concentration``, ``horizontal_distance``, ``depth``: the last near-field row;
+* ``dilution``, ``concentration``, ``source_distance`` (from the source), ``depth``: the last near-field row;
 * ``rise_height``: port depth minus the shallowest depth the centre line reached (m);
 * ``trap_dilution`` / ``trap_depth``, ``surface_dilution``, ``bottom_dilution``: at the first row marked
   "trap level", "surface" or "bottom hit" (NaN when the plume never got there);
@@ -38,7 +38,7 @@ def outcome_units(concentration_unit: str) -> dict[str, str]:
     """Column -> unit of the outcome table (concentrations in `concentration_unit`)."""
     return {
         "case": "", "time": "s", "mz_dilution": "1", "mz_concentration": concentration_unit, "mz_distance": "m",
-        "mz_source": "", "dilution": "1", "concentration": concentration_unit, "horizontal_distance": "m",
+        "mz_source": "", "dilution": "1", "concentration": concentration_unit, "source_distance": "m",
         "depth": "m", "rise_height": "m", "trap_dilution": "1", "trap_depth": "m", "surface_dilution": "1",
         "bottom_dilution": "1", "ff_dilution": "1", "stop_reason": "",
     }
@@ -82,7 +82,7 @@ def outcome_rows(result: "Result") -> list[dict[str, Any]]:
         at_end = last if last >= 0 else None
         row.update(
             dilution=_at(cols["dilution"], at_end), concentration=_at(cols["concentration"], at_end) * to_case,
-            horizontal_distance=_at(distance, at_end), depth=_at(cols["depth"], at_end),
+            source_distance=_at(distance, at_end), depth=_at(cols["depth"], at_end),
             rise_height=(diffuser.depth - float(np.nanmin(cols["depth"]))) if last >= 0 else math.nan)
         trap = _first(output.statuses, TRAP_MARK)
         row.update(trap_dilution=_at(cols["dilution"], trap), trap_depth=_at(cols["depth"], trap),

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _LABELS = {"mz_dilution": "dilution at the mixing-zone boundary",
            "mz_concentration": "concentration at the mixing-zone boundary",
            "dilution": "dilution at the end of the near field", "rise_height": "rise height",
-           "horizontal_distance": "distance at the end of the near field"}
+           "source_distance": "distance from the source at the end of the near field"}
 
 
 def label(column: str, unit: str = "") -> str:

@@ -140,7 +140,7 @@ class OutcomeStatistics:
         import html
 
         summary = self.summary()
-        table = self.percentiles(columns=[DILUTION, CONCENTRATION, "horizontal_distance", "rise_height"])
+        table = self.percentiles(columns=[DILUTION, CONCENTRATION, "source_distance", "rise_height"])
         lines = [f"<p><strong>Outcome statistics</strong> of {summary['count']} {html.escape(self.what)}"
                  f" ({summary['missing']} without a dilution at the mixing-zone boundary)</p>"]
         if "fraction_below_target" in summary:

@@ -153,7 +153,7 @@ class Study:
         summary = self.summary()
         rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_text(v))}</td></tr>"
                        for k, v in self.inputs.items())
-        quantiles = self.quantiles(columns=[DILUTION, CONCENTRATION, "horizontal_distance", "rise_height"])
+        quantiles = self.quantiles(columns=[DILUTION, CONCENTRATION, "source_distance", "rise_height"])
         indices = "" if self.indices is None else self.indices.to_html(index=False, float_format=lambda v: f"{v:.3g}")
         run = f"<p>run id <code>{html.escape(self.run_id)}</code></p>" if self.run_id else ""
         return (f"<div><strong>vp-jupyter {self.kind} study</strong> of {html.escape(str(self.case.name))}: "
