@@ -2,7 +2,7 @@
 invalid sampled members, and a study as one entry of the archive store.
 
 Cases are built here (the packaged example case, its mixing zone moved to 20 m so the near field reaches
-it); the studies share one spawned pool of 2 workers (`executor=`).
+it); the studies share one spawned pool of 2 workers (`pool`, conftest.py).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import vp_jupyter as vp
 from builders import complete_case
 from vp_jupyter.cli import example_case_path
 from vp_jupyter.inputs import CaseError
-from vp_jupyter.runner import LocalProcessExecutor
 from vp_jupyter.studies import sampling
 from vp_jupyter.studies.outcomes import outcome_table
 from vp_jupyter.store import RunStore
@@ -27,13 +26,6 @@ def outfall(mixing_zone: float = 20.0) -> dict:
     case = json.loads(example_case_path().read_text())
     case["diffuser"]["values"]["acute_mixing_zone"] = mixing_zone
     return case
-
-
-@pytest.fixture(scope="module")
-def pool():
-    executor = LocalProcessExecutor(2)
-    yield executor
-    executor.shutdown()
 
 
 def study_of(inputs: dict, n: int, pool, **options):

@@ -273,6 +273,13 @@ class HandlerCommon:
                 links[name] = f"{self.mount_url}/api/runs/{run_id}/{name}"
         return links
 
+    async def succeeded_status(self, run_id: str, what: str) -> dict:
+        """`visible_status` of a run that succeeded; 409 naming `what` exists only then."""
+        status = await self.visible_status(run_id)
+        if status["status"] != "succeeded":
+            raise web.HTTPError(409, f"run is {status['status']}; {what} exists only for succeeded runs")
+        return status
+
     def over_user_limit(self) -> bool:
         return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
 
@@ -533,9 +540,7 @@ class Run:
 class RunResult:
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        status = await self.visible_status(run_id)
-        if status["status"] != "succeeded":
-            raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
+        status = await self.succeeded_status(run_id, "a result")
         store = self.app.store
         try:                                # result.json as the worker stored it (a study: study.json)
             await send_file(self, lambda: _result_file(store, status["id"]), "application/json")
@@ -557,9 +562,7 @@ class RunReport:
 
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        status = await self.visible_status(run_id)
-        if status["status"] != "succeeded":
-            raise web.HTTPError(409, f"run is {status['status']}; a report exists only for succeeded runs")
+        status = await self.succeeded_status(run_id, "a report")
         try:
             text = await off_the_loop(partial(_report_text, self.app.store, status["id"]))
         except RunNotFound:
@@ -580,23 +583,26 @@ def _report_text(store: Any, run_id: str) -> str:
 
 class Studies:
     """`POST api/studies`: start an uncertainty or sensitivity study (see `vp_jupyter.studies.jobs`)."""
+    streams_body = True
 
     @web.authenticated
     async def post(self) -> None:
         from ..studies.jobs import parse_request
 
-        if self.too_large:
-            size, limit = self.too_large
-            raise web.HTTPError(413, f"request body of {size} bytes exceeds the limit of {limit} bytes")
+        body = self.upload()
+        if body is None:
+            return None
         try:
-            data = json.loads(self.request.body or b"null")
+            data = json.loads(body or b"null")
         except ValueError as err:
             raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
         try:
-            request = await off_the_loop(partial(parse_request, data, self.app.max_cases))
+            request = await self.check_case(partial(parse_request, data, self.app.max_cases), len(body))
         except CaseError as err:
             self.write_json({"error": "invalid study", "problems": list(err.problems), "status": 400}, 400)
             return
+        except ValidationBusy as err:
+            raise web.HTTPError(503, str(err)) from None
         jobs = jobs_of(self.app)
         if jobs.active_count(self.owner) + self.app.runner.active_count(self.owner) >= \
                 self.app.max_concurrent_runs_per_user:
