@@ -8,8 +8,6 @@ The browser test is skipped locally when Chromium or Playwright is missing; in C
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import re
 import subprocess
 import sys
@@ -151,3 +149,20 @@ def test_the_report_opens_in_headless_chromium_without_console_errors(tmp_path) 
         finally:
             context.close()
     assert (ARTIFACTS / "report.png").stat().st_size > 20_000
+
+
+def test_the_form_report_button_offers_the_report_of_the_last_run(tmp_path) -> None:
+    from vp_jupyter.widgets import CaseForm
+
+    form = CaseForm(str(example_case_path()), store=False)
+    assert form.report_button.disabled and form.report() is None
+    assert "Run the case first" in form.report_link.value
+    form.run(300)
+    assert not form.report_button.disabled
+    form.report_button.click()
+    link = re.search(r'download="([^"]+)" href="data:text/html;base64,([A-Za-z0-9+/=]+)"', form.report_link.value)
+    assert link and link.group(1) == "stratified_outfall_report.html"
+    page = base64.b64decode(link.group(2)).decode("utf-8")
+    assert '<section id="text-report">' in page and len(images(page)) == 1
+    written = form.report(tmp_path / "form.html")
+    assert (tmp_path / "form.html").read_text(encoding="utf-8") == written

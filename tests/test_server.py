@@ -449,3 +449,12 @@ async def test_the_report_of_a_run_is_served_as_html(jp_fetch) -> None:
     assert report.code == 200 and '<section id="text-report">' in text and run_id in text
     document = json.loads((await jp_fetch(*API, "openapi.json")).body)
     assert "/api/studies" in document["paths"] and "/api/runs/{run_id}/report" in document["paths"]
+
+
+async def test_runs_and_studies_are_listed_with_their_kind(jp_fetch, store_root) -> None:
+    study = vp.uncertainty(small_case(), {"diffuser.effluent_flow": ["uniform", 0.04, 0.06]}, n=3, max_workers=1,
+                           progress=False, store=RunStore(store_root))
+    run = vp.run(small_case(), store=RunStore(store_root))
+    kinds = {r["id"]: r["kind"] for r in json.loads((await jp_fetch(*API, "runs")).body)["runs"]}
+    assert kinds == {study.run_id: "study", run.run_id: "run"}
+    assert json.loads((await jp_fetch(*API, "runs", study.run_id)).body)["kind"] == "study"

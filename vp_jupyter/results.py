@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from .inputs import Case
-    from .units import Unit
 
 # leading bookkeeping columns of the plume table (no physical unit)
 INDEX_COLUMNS = ("case", "step", "status")

@@ -482,7 +482,7 @@ class Runs:
                    and all(value is None or s[key] == value for key, value in filters.items())]
         if studies:                         # studies in progress (finished ones are in the store, listed above)
             runs = sorted(runs + studies, key=lambda s: (s["created"] or "", s["id"]), reverse=True)
-        self.write_json({"runs": runs})
+        self.write_json({"runs": with_kinds(self.app.store, runs)})
 
     @web.authenticated
     async def post(self) -> None:
@@ -505,6 +505,25 @@ class Runs:
         self.write_json({"id": run_id, "status": "queued", "links": run_links(self, run_id)}, 202)
 
 
+def with_kinds(store: Any, statuses: list[dict]) -> list[dict]:
+    """The statuses with their `kind` ("run" or "study"): the runner's statuses do not carry it, the store's
+    records do (a run still in the runner is a run)."""
+    missing = [s for s in statuses if "kind" not in s]
+    if missing:
+        kinds = ({record.id: record.kind for record in store.list()} if len(missing) > 1
+                 else {record.id: record.kind for record in _record_or_none(store, missing[0]["id"])})
+        for status in missing:
+            status["kind"] = kinds.get(status["id"], "run")
+    return statuses
+
+
+def _record_or_none(store: Any, run_id: str) -> list:
+    try:
+        return [store.get(run_id)]
+    except RunNotFound:
+        return []
+
+
 def load_case_body(body: bytes, max_cases: int) -> Case:
     """The Case of a `POST api/runs` body (web.HTTPError 400 when it is not a JSON object)."""
     try:
@@ -522,7 +541,7 @@ class Run:
     @web.authenticated
     async def get(self, run_id: str) -> None:
         status = await self.visible_status(run_id)
-        self.write_json({**status, "links": run_links(self, status["id"])})
+        self.write_json({**with_kinds(self.app.store, [status])[0], "links": run_links(self, status["id"])})
 
     @web.authenticated
     async def delete(self, run_id: str) -> None:

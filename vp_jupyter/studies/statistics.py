@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ..results import Result
-
 PERCENTILES = (1, 5, 10, 50, 90, 95, 99)
 DILUTION, CONCENTRATION = "mz_dilution", "mz_concentration"
 
