@@ -63,6 +63,7 @@ def test_series_report_has_statistics_and_exceedance_plots() -> None:
     result = vp.run(complete_case("series report", cases=30), store=False)
     text = result.report()
     assert '<section id="statistics">' in text and "cases below" not in text
+    assert "cases below the target dilution 80" in result.report(target_dilution=80)
     assert "Exceedance curve of the dilution" in text
     assert len(images(text)) >= 2
     assert "Timeseries" in text or "effluent_flow" in text

@@ -52,18 +52,19 @@ def case_hash(case: "Case") -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def render(subject: "Result | Study") -> str:
-    """The report of a Result or a Study as HTML text."""
+def render(subject: "Result | Study", **thresholds: Any) -> str:
+    """The report of a Result or a Study as HTML text. `thresholds`: a series' `target_dilution` and
+    `concentration_limit` for its statistics (a study keeps its own)."""
     from .studies import Study
 
-    context = _study_context(subject) if isinstance(subject, Study) else _result_context(subject)
+    context = _study_context(subject) if isinstance(subject, Study) else _result_context(subject, **thresholds)
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def write_report(subject: "Result | Study", path: Any = None, *, pdf: Any = None) -> str:
+def write_report(subject: "Result | Study", path: Any = None, *, pdf: Any = None, **thresholds: Any) -> str:
     """Render the report, write it to `path` (when given) and print it to the PDF file `pdf` (when given;
     RuntimeError when no Chromium is found). Returns the HTML text."""
-    text = render(subject)
+    text = render(subject, **thresholds)
     if path is not None:
         target = Path(path)
         partial = target.with_name(target.name + ".part")
@@ -141,7 +142,8 @@ def _common(case: "Case", run_id: str | None, store_record: Any, engine_cases: A
             "deviations": [{"ref": d.ref, "what": d.what} for d in applicable(case, engine_cases)]}
 
 
-def _result_context(result: "Result") -> dict[str, Any]:
+def _result_context(result: "Result", target_dilution: float | None = None,
+                    concentration_limit: float | None = None) -> dict[str, Any]:
     from .studies.statistics import CONCENTRATION, DILUTION, statistics
 
     record = _record(result.run_id)
@@ -155,7 +157,7 @@ def _result_context(result: "Result") -> dict[str, Any]:
     plots = [{"title": "Case 1: elevation, plan view, dilution and concentration", "image": _png(result.plot())}]
     stats = None
     if result.case_count > 1:
-        found = statistics(result)
+        found = statistics(result, target_dilution=target_dilution, concentration_limit=concentration_limit)
         stats = _statistics_context(found, "cases")
         plots.append({"title": "Exceedance curve of the dilution at the mixing-zone boundary",
                       "image": _png(found.plot_exceedance(DILUTION))})

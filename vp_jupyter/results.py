@@ -370,14 +370,17 @@ class Result:
 
         return text_report(self)
 
-    def report(self, path: Any = None, *, pdf: Any = None) -> str:
+    def report(self, path: Any = None, *, pdf: Any = None, target_dilution: float | None = None,
+               concentration_limit: float | None = None) -> str:
         """The report a regulator can read: one self-contained HTML file (inputs with units, summary,
         plots, the text report, memos, deviations that apply, provenance; see :mod:`vp_jupyter.report_html`),
         written to `path` when given; the HTML text is returned. `pdf`: also print it to this PDF file
-        (needs a headless Chromium)."""
+        (needs a headless Chromium). A series' statistics count the cases below `target_dilution` and
+        above `concentration_limit` (case concentration units) when given."""
         from .report_html import write_report
 
-        return write_report(self, path, pdf=pdf)
+        return write_report(self, path, pdf=pdf, target_dilution=target_dilution,
+                            concentration_limit=concentration_limit)
 
     def __repr__(self) -> str:
         return f"<Result {self.case.name!r}: {self.case_count} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"
