@@ -196,3 +196,22 @@ def test_outcomes_at_the_mixing_zone_boundary_come_from_the_far_field_when_it_re
     assert row["mz_source"] == "far field" and row["mz_distance"] == 500.0
     assert math.isclose(row["mz_dilution"], np.interp(500.0, far["distance"], far["dilution"]))
     assert row["ff_dilution"] == far["dilution"].iloc[-1]
+
+
+def test_a_server_study_stopped_midway_is_recorded_as_cancelled(tmp_path) -> None:
+    """StudyJobs.shutdown (the server stopping) terminates the study's workers; the store then holds the
+    study as cancelled, with nothing half-written."""
+    from builders import assert_no_partial_runs, wait_until
+    from vp_jupyter.studies.jobs import StudyJobs, parse_request
+
+    store = RunStore(tmp_path / "store")
+    jobs = StudyJobs(store, max_workers=1)
+    request = parse_request({"study": "uncertainty", "case": outfall(), "n": 2000, "seed": 1,
+                             "inputs": {"diffuser.effluent_flow": ["uniform", 0.05, 0.2]}})
+    run_id = jobs.submit(request, owner="tester")
+    wait_until(lambda: (jobs.status(run_id) or {}).get("progress", {}).get("done", 0) > 0, "members to run", 120)
+    jobs.shutdown()
+    record = wait_until(lambda: store.exists(run_id) and store.get(run_id), "the study to be recorded", 120)
+    assert record.status == "cancelled" and record.kind == "study" and "stopped" in record.error
+    assert jobs.status(run_id) is None
+    assert_no_partial_runs(store)

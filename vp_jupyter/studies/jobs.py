@@ -1,7 +1,8 @@
 """Studies started through the JSON API (`POST api/studies`): the request checked, the study run in a
-background thread of the server — one study at a time, its members through `sweeps.run_cases` on a local
-pool of worker processes (spawned, as the runner's) — and recorded in the store as one entry of kind
-"study", succeeded or failed. While it is queued or running its status is answered from here, in the
+background thread of the server — one study at a time, its members through `sweeps.run_cases` on the
+jobs' own local pool of worker processes (spawned, as the runner's) — and recorded in the store as one
+entry of kind "study", succeeded or failed. `shutdown()` (the server stopping) terminates that pool: a
+study in progress is recorded as cancelled, never left half-written. While it is queued or running its status is answered from here, in the
 form of `Runner.status` (plus ``kind``); afterwards from the store like any run.
 
 The request body:
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 UNCERTAINTY_OPTIONS = ("n", "seed", "method", "target_dilution", "concentration_limit")
 SENSITIVITY_OPTIONS = ("n", "seed", "method", "output")
 MAX_API_MEMBERS = 20_000
+SHUT_DOWN = "the server stopped before the study finished"
 
 
 @dataclass
@@ -107,6 +109,8 @@ class StudyJobs:
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vp-study")
+        self._workers: Any = None           # the LocalProcessExecutor of the members, made on first use
+        self._closed = False
 
     def submit(self, request: StudyRequest, *, owner: str, source: str = "api") -> str:
         """Queue a checked study; its run id at once."""
@@ -133,7 +137,22 @@ class StudyJobs:
             return sum(1 for job in self._jobs.values() if owner is None or job.owner == owner)
 
     def shutdown(self) -> None:
+        """Stop: queued studies are dropped, a running one has its workers terminated (recorded as cancelled)."""
+        with self._lock:
+            self._closed = True
+            workers = self._workers
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if workers is not None:
+            workers.terminate()
+            workers.shutdown(wait=False)
+
+    def _executor(self) -> Any:
+        from ..runner import LocalProcessExecutor
+
+        with self._lock:
+            if self._workers is None:
+                self._workers = LocalProcessExecutor(self.max_workers)
+            return self._workers
 
     def _run(self, job: _Job) -> None:
         from .run import sensitivity, uncertainty
@@ -147,16 +166,18 @@ class StudyJobs:
         request = job.request
         study_of = uncertainty if request.kind == "uncertainty" else sensitivity
         try:
-            study = study_of(request.case, **request.arguments, max_workers=self.max_workers, progress=progress,
+            study = study_of(request.case, **request.arguments, executor=self._executor(), progress=progress,
                              store=False)
             save_study(study, self.store, source=job.source, started=job.started, finished=time.time(),
                        owner=job.owner, run_id=job.id)
-        except Exception as error:          # recorded as a failed study, never lost
+        except Exception as error:          # recorded as a failed (or cancelled) study, never lost
             log.warning("study %s failed: %s", job.id, error)
+            stopped = self._closed
             try:
-                self.store.save(request.case, source=job.source, owner=job.owner, status="failed",
-                                started=job.started, finished=time.time(), run_id=job.id, kind="study",
-                                error=f"{type(error).__name__}: {error}")
+                self.store.save(request.case, source=job.source, owner=job.owner,
+                                status="cancelled" if stopped else "failed", started=job.started,
+                                finished=time.time(), run_id=job.id, kind="study",
+                                error=SHUT_DOWN if stopped else f"{type(error).__name__}: {error}")
             except Exception:               # pragma: no cover - the store itself failed
                 log.exception("study %s could not be recorded", job.id)
         finally:
