@@ -215,3 +215,15 @@ def test_a_server_study_stopped_midway_is_recorded_as_cancelled(tmp_path) -> Non
     assert record.status == "cancelled" and record.kind == "study" and "stopped" in record.error
     assert jobs.status(run_id) is None
     assert_no_partial_runs(store)
+
+
+def test_study_requests_and_thresholds_are_checked_before_anything_runs() -> None:
+    from vp_jupyter.studies.jobs import parse_request
+
+    with pytest.raises(CaseError, match=r"sensitivity bound diffuser.effluent_flow: needs \[low, high\]"):
+        parse_request({"study": "sensitivity", "case": outfall(), "bounds": {"diffuser.effluent_flow": [0.3, 0.1]}})
+    with pytest.raises(CaseError, match=r"unknown key\(s\) inputs"):
+        parse_request({"study": "sensitivity", "case": outfall(), "inputs": {}})
+    with pytest.raises(CaseError, match=r"target_dilution must be a number > 0 \(got -5\)"):
+        vp.uncertainty(outfall(), {"diffuser.effluent_flow": ["uniform", 0.1, 0.2]}, n=2, target_dilution=-5,
+                       store=False)

@@ -45,7 +45,7 @@ class StudyRequest:
 def parse_request(data: Any, max_cases: int | None = None) -> StudyRequest:
     """Check a `POST api/studies` body (CaseError listing every problem)."""
     from ..inputs import Case, CaseError
-    from .run import _check_count, _check_keys
+    from .run import _check_count, _check_keys, check_bounds
     from .sampling import distributions
 
     if not isinstance(data, dict):
@@ -68,6 +68,8 @@ def parse_request(data: Any, max_cases: int | None = None) -> StudyRequest:
             distributions(data[target])
         except ValueError as err:
             raise CaseError([str(err)]) from None
+    else:
+        check_bounds(case, data[target])
     n = data.get("n", 200 if kind == "uncertainty" else None)
     if n is not None:
         _check_count(n)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from .outcomes import OUTCOME_COLUMNS, dilution_path, outcome_rows, outcome_units
-from .statistics import DILUTION
+from .statistics import DILUTION, _threshold
 from .study import Study
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +57,11 @@ def uncertainty(case: Any, inputs: Mapping[str, Any], n: int = 200, *, seed: Any
     _check_count(n)
     if method not in METHODS:
         raise CaseError([f"method must be one of {', '.join(METHODS)} (got {method!r})"])
+    try:
+        _threshold("target_dilution", target_dilution)
+        _threshold("concentration_limit", concentration_limit)
+    except ValueError as err:
+        raise CaseError([str(err)]) from None
     _check_keys(base, inputs)
     try:
         dists = distributions(inputs)
@@ -70,7 +75,6 @@ def uncertainty(case: Any, inputs: Mapping[str, Any], n: int = 200, *, seed: Any
     specs = {key: (dist.spec if dist.spec is not None else dist.text) for key, dist in dists.items()}
     study = Study("uncertainty", base, specs, settings, members, _fan(results), None, results,
                   _provenance(base, started, executor, max_workers))
-    study.statistics(target_dilution=target_dilution, concentration_limit=concentration_limit)  # checks them
     return _stored(study, store, started)
 
 
@@ -83,7 +87,6 @@ def sensitivity(case: Any, bounds: Mapping[str, Sequence[float]], method: str = 
     ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (95 % bootstrap half-widths), for Morris ``mu``, ``mu_star``,
     ``mu_star_conf``, ``sigma``. Bounds whose ends the input layer refuses raise CaseError."""
     from ..inputs import Case, CaseError
-    from ..sweeps import apply
 
     started = time.time()
     base = Case.load(case)
@@ -93,22 +96,7 @@ def sensitivity(case: Any, bounds: Mapping[str, Sequence[float]], method: str = 
         raise CaseError([f"output must be a numeric outcome column such as {DILUTION!r} (got {output!r})"])
     n = n if n is not None else (128 if method == "sobol" else 20)
     _check_count(n)
-    _check_keys(base, bounds)
-    problems, ranges = [], {}
-    for key, bound in bounds.items():
-        if (not isinstance(bound, (list, tuple)) or len(bound) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bound)
-                or not bound[0] < bound[1]):
-            problems.append(f"sensitivity bound {key}: needs [low, high] numbers with low < high (got {bound!r})")
-            continue
-        for end in bound:
-            try:
-                apply(base, {key: float(end)})
-            except CaseError as err:
-                problems.extend(f"sensitivity bound {key}={end:g}: {p}" for p in err.problems)
-        ranges[key] = [float(bound[0]), float(bound[1])]
-    if problems:
-        raise CaseError(problems)
+    ranges = check_bounds(base, bounds)
     problem = {"num_vars": len(ranges), "names": list(ranges), "bounds": list(ranges.values())}
     with warnings.catch_warnings():         # SALib: "n should be a power of 2" — still valid, less balanced
         warnings.simplefilter("ignore")
@@ -130,6 +118,31 @@ def sensitivity(case: Any, bounds: Mapping[str, Sequence[float]], method: str = 
     study = Study("sensitivity", base, ranges, settings, members, _fan(results), indices, results,
                   _provenance(base, started, executor, max_workers))
     return _stored(study, store, started)
+
+
+def check_bounds(base: "Case", bounds: Any) -> dict[str, list[float]]:
+    """key -> [low, high] of a sensitivity study, checked: known keys, two numbers low < high, and both ends
+    accepted by the input layer (CaseError listing every problem)."""
+    from ..inputs import CaseError
+    from ..sweeps import apply
+
+    _check_keys(base, bounds)
+    problems, ranges = [], {}
+    for key, bound in bounds.items():
+        if (not isinstance(bound, (list, tuple)) or len(bound) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bound)
+                or not bound[0] < bound[1]):
+            problems.append(f"sensitivity bound {key}: needs [low, high] numbers with low < high (got {bound!r})")
+            continue
+        for end in bound:
+            try:
+                apply(base, {key: float(end)})
+            except CaseError as err:
+                problems.extend(f"sensitivity bound {key}={end:g}: {p}" for p in err.problems)
+        ranges[key] = [float(bound[0]), float(bound[1])]
+    if problems:
+        raise CaseError(problems)
+    return ranges
 
 
 # ----------------------------------------------------------------------------------------- members
