@@ -122,14 +122,11 @@ def _environment() -> Any:
 
 
 def _common(case: "Case", run_id: str | None, store_record: Any, engine_cases: Any) -> dict[str, Any]:
-    from . import __version__
+    from . import __version__, _owner
     from .deviations import applicable
 
     now = datetime.now(timezone.utc)
-    try:
-        reporter = getpass.getuser()
-    except (KeyError, OSError):
-        reporter = ""
+    reporter = _owner(getpass)
     provenance = [("vp-jupyter version", __version__), ("case name", case.name or ""),
                   ("case hash (SHA-256)", case_hash(case)), ("run id", run_id or "not stored"),
                   ("report made", now.strftime("%Y-%m-%d %H:%M:%S UTC")), ("report made by", reporter or "unknown"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from .outcomes import OUTCOME_COLUMNS, dilution_path, outcome_rows, outcome_units
-from .statistics import DILUTION, _threshold
+from .statistics import DILUTION, check_threshold
 from .study import Study
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,8 +58,8 @@ def uncertainty(case: Any, inputs: Mapping[str, Any], n: int = 200, *, seed: Any
     if method not in METHODS:
         raise CaseError([f"method must be one of {', '.join(METHODS)} (got {method!r})"])
     try:
-        _threshold("target_dilution", target_dilution)
-        _threshold("concentration_limit", concentration_limit)
+        check_threshold("target_dilution", target_dilution)
+        check_threshold("concentration_limit", concentration_limit)
     except ValueError as err:
         raise CaseError([str(err)]) from None
     _check_keys(base, inputs)
@@ -261,14 +261,11 @@ def _json_seed(seed: Any) -> Any:
 def _provenance(base: "Case", started: float, executor: Any, max_workers: Any) -> dict[str, Any]:
     import os
 
-    from .. import __version__
+    from .. import __version__, _owner
     from ..report_html import case_hash
     from ..store import iso_time
 
-    try:
-        owner = getpass.getuser()
-    except (KeyError, OSError):
-        owner = ""
+    owner = _owner(getpass)
     workers = int(getattr(executor, "max_workers", 0) or max_workers or os.cpu_count() or 1)
     return {"vp_jupyter_version": __version__, "case_hash": case_hash(base), "created": iso_time(started),
             "owner": owner, "executor": type(executor).__name__ if executor is not None else "LocalProcessExecutor",

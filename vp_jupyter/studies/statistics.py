@@ -45,8 +45,8 @@ class OutcomeStatistics:
                  concentration_limit: float | None = None, what: str = "cases"):
         self.outcomes = outcomes
         self.units = dict(outcomes.attrs.get("units") or {})
-        self.target_dilution = _threshold("target_dilution", target_dilution)
-        self.concentration_limit = _threshold("concentration_limit", concentration_limit)
+        self.target_dilution = check_threshold("target_dilution", target_dilution)
+        self.concentration_limit = check_threshold("concentration_limit", concentration_limit)
         self.what = what
 
     def __repr__(self) -> str:
@@ -169,7 +169,7 @@ def statistics(source: Any, *, target_dilution: float | None = None,
                              concentration_limit=concentration_limit)
 
 
-def _threshold(name: str, value: Any) -> float | None:
+def check_threshold(name: str, value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
