@@ -213,7 +213,7 @@ def test_a_server_study_stopped_midway_is_recorded_as_cancelled(tmp_path) -> Non
     jobs.shutdown()
     record = wait_until(lambda: store.exists(run_id) and store.get(run_id), "the study to be recorded", 120)
     assert record.status == "cancelled" and record.kind == "study" and "stopped" in record.error
-    assert jobs.status(run_id) is None
+    wait_until(lambda: jobs.status(run_id) is None, "the job to leave the table of active studies", 30)
     assert_no_partial_runs(store)
 
 
