@@ -227,3 +227,43 @@ def test_study_requests_and_thresholds_are_checked_before_anything_runs() -> Non
     with pytest.raises(CaseError, match=r"target_dilution must be a number > 0 \(got -5\)"):
         vp.uncertainty(outfall(), {"diffuser.effluent_flow": ["uniform", 0.1, 0.2]}, n=2, target_dilution=-5,
                        store=False)
+
+
+class InProcess:
+    """An executor that runs each task at once in this process (so a patched engine applies)."""
+    max_workers = 1
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as error:       # handed to the caller through the future, as a pool does
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def test_members_the_model_refuses_are_reported_and_the_others_run(monkeypatch) -> None:
+    from vp_jupyter.engine import series
+
+    real = series.run_case
+
+    def refuse_big_flows(case):
+        plume, far = real(case)
+        if case.diffuser.effluent_flow > 0.15:
+            plume.error = "the near-field (UM3) model failed (test): the inputs are outside the range it can handle"
+        return plume, far
+
+    monkeypatch.setattr(series, "run_case", refuse_big_flows)
+    study = vp.uncertainty(outfall(), {"diffuser.effluent_flow": ["uniform", 0.05, 0.25]}, n=30, seed=5,
+                           executor=InProcess(), progress=False, store=False)
+    refused = study.members[study.members["status"] == "refused"]
+    ran = study.members[study.members["status"] == "ok"]
+    assert len(refused) == (study.members["diffuser.effluent_flow"] > 0.15).sum() > 0
+    assert (ran["diffuser.effluent_flow"] <= 0.15).all() and ran["mz_dilution"].notna().all()
+    assert all("the near-field (UM3) model failed (test)" in p for p in refused["problem"])
+    assert refused["mz_dilution"].isna().all() and study.summary()["invalid"] == len(refused)

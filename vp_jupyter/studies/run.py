@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import math
+import re
 import time
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -36,6 +37,8 @@ SENSITIVITY_METHODS = ("sobol", "morris")
 MORRIS_LEVELS = 4
 FAN_POINTS = 81
 MAX_MEMBERS = 100_000
+MAX_REFUSAL_ROUNDS = 10         # `run_cases` names at most 20 refused members a time
+_MEMBER = re.compile(r"member (\d+)(?: \([^)]*\))?: (.*)", re.S)
 
 
 def uncertainty(case: Any, inputs: Mapping[str, Any], n: int = 200, *, seed: Any = None, method: str = "lhs",
@@ -165,16 +168,29 @@ def _run_members(base: "Case", rows: list[dict[str, float]], executor: Any, max_
         except CaseError as err:
             cases.append(None)
             problems.append("; ".join(err.problems))
-    ran = run_cases([c for c in cases if c is not None], executor=executor, max_workers=max_workers,
-                    progress=progress) if any(c is not None for c in cases) else []
-    results: list[Any] = []
-    finished = iter(ran)
+    statuses = ["ok" if case is not None else "invalid" for case in cases]
+    results: list[Any] = [None] * len(cases)
+    for _ in range(MAX_REFUSAL_ROUNDS):
+        todo = [i for i, case in enumerate(cases) if case is not None and statuses[i] == "ok"]
+        try:
+            ran = run_cases([cases[i] for i in todo], executor=executor, max_workers=max_workers,
+                            progress=progress) if todo else []
+        except CaseError as err:            # the model refused some members: list them, run the others again
+            refused = _refused(err, len(todo))
+            if not refused:
+                raise
+            for position, problem in refused.items():
+                statuses[todo[position]], problems[todo[position]] = "refused", problem
+            continue
+        for i, result in zip(todo, ran):
+            results[i] = result
+        break
+    else:
+        raise CaseError([f"the model refused members in {MAX_REFUSAL_ROUNDS} rounds; check the input ranges"])
     table = []
     keys = list(rows[0]) if rows else []
-    for index, (values, case, problem) in enumerate(zip(rows, cases, problems)):
-        result = next(finished) if case is not None else None
-        results.append(result)
-        head = {"member": index, **values, "status": "ok" if result is not None else "invalid", "problem": problem or ""}
+    for index, (values, result, problem) in enumerate(zip(rows, results, problems)):
+        head = {"member": index, **values, "status": statuses[index], "problem": problem or ""}
         if result is None:
             table.append({**head, **{c: math.nan for c in OUTCOME_COLUMNS}, "case": 0, "mz_source": "",
                           "stop_reason": ""})
@@ -184,6 +200,19 @@ def _run_members(base: "Case", rows: list[dict[str, float]], executor: Any, max_
     frame.attrs["units"] = {"member": "", **{k: key_unit(base, k) for k in keys}, "status": "", "problem": "",
                             **outcome_units(base.diffuser_units["concentration"].label)}
     return frame, results
+
+
+def _refused(error: Exception, count: int) -> dict[int, str]:
+    """Member position -> the model's refusal, from the CaseError of `run_cases` ("member i: …"; a single
+    case's message has no member label)."""
+    refused: dict[int, str] = {}
+    for problem in getattr(error, "problems", []):
+        match = _MEMBER.match(problem)
+        if match:
+            refused.setdefault(int(match.group(1)), match.group(2))
+        elif count == 1:
+            refused[0] = problem
+    return {i: p for i, p in refused.items() if 0 <= i < count}
 
 
 def _fan(results: "Sequence[Result | None]") -> "pd.DataFrame":

@@ -9,8 +9,9 @@ report, and its JSON form (how it is stored in the archive store and sent by the
     study.report("study.html") # one self-contained HTML file
 
 A member whose sampled values the input layer refuses (e.g. a negative flow drawn from a wide normal) is
-not run: its row has status ``invalid`` and the input layer's message in ``problem``, and statistics are
-taken over the members that ran (``ok``).
+not run: its row has status ``invalid`` and the input layer's message in ``problem``; a member the model
+itself refuses has status ``refused`` and the model's message. Statistics are taken over the members that
+ran (``ok``).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class Study:
 
     @property
     def invalid(self) -> "pd.DataFrame":
-        """Members the input layer refused (with the `problem`)."""
+        """Members that did not run: refused by the input layer or by the model (with the `problem`)."""
         keys = [c for c in ("member", *self.inputs, "problem") if c in self.members]
         return self.members.loc[self.members["status"] != "ok", keys]
 
