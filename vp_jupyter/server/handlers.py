@@ -27,6 +27,7 @@ soon as it passes `max_upload_bytes` (`RequestBody`), then parse and check it in
 from __future__ import annotations
 
 import getpass
+import asyncio
 import json
 import os
 from dataclasses import dataclass
@@ -583,7 +584,7 @@ class RunReport:
     async def get(self, run_id: str) -> None:
         status = await self.succeeded_status(run_id, "a report")
         try:
-            text = await off_the_loop(partial(_report_text, self.app.store, status["id"]))
+            text = await asyncio.get_running_loop().run_in_executor(None, _report_text, self.app.store, status["id"])
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
         self.set_header("Content-Type", "text/html; charset=utf-8")
