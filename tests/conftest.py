@@ -47,6 +47,16 @@ def spec_dir() -> Path:
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+@pytest.fixture(scope="module")
+def pool():
+    """A spawned pool of 2 workers shared by a module's sweeps and studies (`executor=pool`)."""
+    from vp_jupyter.runner import LocalProcessExecutor
+
+    executor = LocalProcessExecutor(2)
+    yield executor
+    executor.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_run_store(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own empty archive store: `vp.run` records runs by default (in $VP_JUPYTER_STORE),

@@ -17,7 +17,7 @@ from builders import env_store
 from conftest import reference_case
 from vp_jupyter.store import InvalidRunId, RunNotFound, RunStore
 
-RUN_COLUMNS = ["id", "created", "source", "owner", "status", "case_name", "case_count", "duration_s", "error"]
+RUN_COLUMNS = ["id", "created", "source", "owner", "status", "case_name", "case_count", "duration_s", "error", "kind"]
 
 
 def small_case(name: str = "api store test", flow: float = 0.02) -> dict:

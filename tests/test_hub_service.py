@@ -673,3 +673,23 @@ async def test_client_also_talks_to_the_single_user_extension(jp_serverapp, http
     assert_same_result(remote, vp.run(small_case(), store=False))
     frame = await loop.run_in_executor(None, client.runs)
     assert list(frame.id) == [remote.run_id]
+
+
+def test_client_studies_run_on_the_service_and_come_back_as_studies(hub, tmp_path) -> None:
+    client = vp.Client(hub.url, token="alice-token")
+    study = client.uncertainty(small_case(), {"diffuser.effluent_flow": ["uniform", 0.03, 0.08]}, n=6, seed=1)
+    local = vp.uncertainty(small_case(), {"diffuser.effluent_flow": ["uniform", 0.03, 0.08]}, n=6, seed=1,
+                           max_workers=1, progress=False, store=False)
+    assert isinstance(study, vp.Study) and study.run_id
+    assert study.members["mz_dilution"].tolist() == local.members["mz_dilution"].tolist()
+    record = hub.store.get(study.run_id)
+    assert record.kind == "study" and record.owner == "alice"
+    assert study.run_id in set(client.runs().id)
+    assert isinstance(client.load(study.run_id), vp.Study)
+    sobol = client.sensitivity(small_case(), {"diffuser.effluent_flow": [0.03, 0.08]}, n=4, seed=1)
+    assert list(sobol.indices["input"]) == ["diffuser.effluent_flow"] and len(sobol.members) == 4 * 3
+    page = client.report(study.run_id, tmp_path / "study.html")
+    assert '<section id="study">' in page.read_text(encoding="utf-8")
+    with pytest.raises(vp.CaseError) as err:
+        client.uncertainty(small_case(), {"diffuser.effluent_flow": ["normal", 0.05]}, n=3)
+    assert any("normal takes 2 number(s)" in p for p in err.value.problems)

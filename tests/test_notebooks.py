@@ -19,7 +19,8 @@ WIDGET_STATE_LIMIT = 300 * 1024     # bytes of widget state the executed quick-s
 
 def test_the_notebooks_are_there() -> None:
     names = [path.name for path in NOTEBOOKS]
-    assert names == ["01_quickstart.ipynb", "02_timeseries_farfield.ipynb", "03_sweep.ipynb", "04_form.ipynb"]
+    assert names == ["01_quickstart.ipynb", "02_timeseries_farfield.ipynb", "03_sweep.ipynb", "04_form.ipynb",
+                     "05_uncertainty_and_report.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -481,3 +481,56 @@ async def test_the_server_and_a_notebook_process_writing_at_once_lose_no_row(jp_
         seen += [run["id"] for run in page["runs"]]
         params = page["next"] and {k: v[0] for k, v in parse_qs(urlparse(page["next"]).query).items()}
     assert sorted(seen) == sorted(on_disk) and len(seen) == len(set(seen))
+async def test_a_study_started_through_the_api_is_one_run_with_a_result_and_a_report(jp_fetch, store_root) -> None:
+    body = {"study": "uncertainty", "case": small_case(), "n": 12, "seed": 3, "target_dilution": 50,
+            "inputs": {"diffuser.effluent_flow": ["uniform", 0.03, 0.08], "ambient.current_speed": ["normal", 0.1, 0.0]}}
+    response = await jp_fetch(*API, "studies", method="POST", body=json.dumps(body))
+    assert response.code == 202
+    accepted = json.loads(response.body)
+    run_id = accepted["id"]
+    assert accepted["kind"] == "study" and accepted["links"]["report"].endswith(f"/runs/{run_id}/report")
+    status = await wait_for(jp_fetch, run_id, timeout=300)
+    assert status["status"] == "succeeded", status
+    listed = json.loads((await jp_fetch(*API, "runs")).body)["runs"]
+    assert run_id in [run["id"] for run in listed]
+    document = json.loads((await jp_fetch(*API, "runs", run_id, "result")).body)
+    study = vp.Study.from_dict(document)
+    assert study.kind == "uncertainty" and len(study.members) == 12 and set(study.ok["ambient.current_speed"]) == {0.1}
+    loaded = vp.load(run_id, store=RunStore(store_root))
+    assert isinstance(loaded, vp.Study) and loaded.members["mz_dilution"].tolist() == study.members["mz_dilution"].tolist()
+    report = await jp_fetch(*API, "runs", run_id, "report")
+    assert report.headers["Content-Type"].startswith("text/html")
+    text = report.body.decode()
+    assert '<section id="study">' in text and run_id in text and "uniform(0.03, 0.08)" in text
+
+
+async def test_an_invalid_study_is_refused_naming_every_problem(jp_fetch) -> None:
+    body = {"study": "uncertainty", "case": small_case(), "n": 5,
+            "inputs": {"diffuser.nothing": ["normal", 1, 1], "diffuser.effluent_flow": ["normal", 1]}}
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*API, "studies", method="POST", body=json.dumps(body))
+    reply = json.loads(err.value.response.body)
+    assert err.value.code == 400 and any("study key 'diffuser.nothing'" in p for p in reply["problems"])
+    body["study"] = "guesswork"
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*API, "studies", method="POST", body=json.dumps(body))
+    assert "study: must be 'uncertainty' or 'sensitivity'" in json.loads(err.value.response.body)["problems"][0]
+
+
+async def test_the_report_of_a_run_is_served_as_html(jp_fetch) -> None:
+    run_id = json.loads((await jp_fetch(*API, "runs", method="POST", body=json.dumps(small_case()))).body)["id"]
+    assert (await wait_for(jp_fetch, run_id))["status"] == "succeeded"
+    report = await jp_fetch(*API, "runs", run_id, "report")
+    text = report.body.decode()
+    assert report.code == 200 and '<section id="text-report">' in text and run_id in text
+    document = json.loads((await jp_fetch(*API, "openapi.json")).body)
+    assert "/api/studies" in document["paths"] and "/api/runs/{run_id}/report" in document["paths"]
+
+
+async def test_runs_and_studies_are_listed_with_their_kind(jp_fetch, store_root) -> None:
+    study = vp.uncertainty(small_case(), {"diffuser.effluent_flow": ["uniform", 0.04, 0.06]}, n=3, max_workers=1,
+                           progress=False, store=RunStore(store_root))
+    run = vp.run(small_case(), store=RunStore(store_root))
+    kinds = {r["id"]: r["kind"] for r in json.loads((await jp_fetch(*API, "runs")).body)["runs"]}
+    assert kinds == {study.run_id: "study", run.run_id: "run"}
+    assert json.loads((await jp_fetch(*API, "runs", study.run_id)).body)["kind"] == "study"

@@ -16,7 +16,6 @@ import pytest
 import vp_jupyter as vp
 from vp_jupyter import sweeps
 from vp_jupyter.inputs import CaseError
-from vp_jupyter.runner import LocalProcessExecutor
 from vp_jupyter.store import RunStore
 from vp_jupyter.units import parse_unit, to_si
 
@@ -56,13 +55,6 @@ def small_case(*, cases: int = 1, brooks: bool = False, tidal: bool = False) -> 
             case["timeseries"]["ambient"]["current_dir"] = {"increment_hours": 1, "depth_units": "ft",
                                                             "csv": "0,80\n" + turns}
     return case
-
-
-@pytest.fixture(scope="module")
-def pool():
-    executor = LocalProcessExecutor(2)
-    yield executor
-    executor.shutdown()
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@
     result.plot()                       # elevation, plan, dilution and concentration views (matplotlib)
     vp.runs()                           # the archive store as a DataFrame, newest first
     vp.load(result.run_id)              # any stored run back as a Result (also web-UI runs)
+    study = vp.uncertainty(case, {"diffuser.effluent_flow": ["normal", 0.1, 0.01]}, n=200)
+    study.report("report.html")         # a self-contained HTML report (also result.report(...))
 
 Heavy modules (pandas, the engine, the input layer) are imported on first use, so `import vp_jupyter`
 and the command line stay fast.
@@ -29,6 +31,10 @@ _LAZY_NAMES = {
     "AmbientLayer": "vp_jupyter.inputs",
     "Result": "vp_jupyter.results",
     "sweep": "vp_jupyter.sweeps",
+    "uncertainty": "vp_jupyter.studies",
+    "sensitivity": "vp_jupyter.studies",
+    "statistics": "vp_jupyter.studies",
+    "Study": "vp_jupyter.studies",
     "RunStore": "vp_jupyter.store",
     "CaseForm": "vp_jupyter.widgets",
     "Client": "vp_jupyter.client",
@@ -46,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .client import Client, ServiceError
     from .results import Result
     from .store import RunStore
+    from .studies import Study, sensitivity, statistics, uncertainty
 
 
 #: a series with at least this many independent cases runs on the local cores by default (`vp.run`)
@@ -158,18 +165,20 @@ def _run_here(case: "Case", progress: Any) -> "Result":
 
 def runs(source: str | None = None, owner: str | None = None, status: str | None = None,
          store: Any = None, client: Any = None, *, limit: int | None = None, before: str | None = None,
-         text: str | None = None, since: Any = None, until: Any = None) -> "pd.DataFrame":
+         text: str | None = None, since: Any = None, until: Any = None, kind: str | None = None) -> "pd.DataFrame":
     """The runs of the archive store as a DataFrame, one row per run, newest first.
 
     Columns: ``id``, ``created`` (UTC datetimes), ``source`` (notebook, ui, api, cli), ``owner``,
-    ``status`` (succeeded, failed, cancelled), ``case_name``, ``case_count``, ``duration_s``, ``error``.
+    ``status`` (succeeded, failed, cancelled), ``case_name``, ``case_count``, ``duration_s``, ``error``,
+    ``kind`` (``run``, or ``study`` for a stored uncertainty or sensitivity study).
     Filters: `source` / `owner` / `status` (equal), `text` (part of the case name, any case — a web-UI
     run is named after its project, else "web UI run <time>"), `since` / `until` (created in [since,
     until): datetimes, ISO text or epoch seconds). `limit`: at most that many rows (default: all);
     ``frame.attrs["next"]`` is then the cursor of the rows that follow (None at the end): pass it as
-    `before` for the next page. `store`: a :class:`~vp_jupyter.store.RunStore` or a folder; default the
-    store :func:`run` records into. `client`: a :class:`~vp_jupyter.client.Client` — the runs of that
-    server you may see instead (queued and running ones too).
+    `before` for the next page. `kind`: only runs ("run") or only studies ("study"); default both.
+    `store`: a :class:`~vp_jupyter.store.RunStore` or a folder; default the store :func:`run` records
+    into. `client`: a :class:`~vp_jupyter.client.Client` — the runs of that server you may see instead
+    (queued and running ones too).
     """
     filters = dict(source=source, owner=owner, status=status, limit=limit, before=before, text=text, since=since,
                    until=until)
@@ -177,7 +186,7 @@ def runs(source: str | None = None, owner: str | None = None, status: str | None
         if store is not None:
             raise TypeError("give store or client, not both")
         return client.runs(**filters)
-    page = _store(store).page(**filters)
+    page = _store(store).page(**filters, kind=kind)
     rows = [{name: getattr(record, name) for name in RUN_COLUMNS} for record in page.records]
     return runs_frame(rows, page.next)
 
@@ -188,6 +197,7 @@ def runs_frame(rows: "list[dict[str, Any]]", next_cursor: str | None = None) -> 
     import pandas as pd
 
     frame = pd.DataFrame([{name: row.get(name) for name in RUN_COLUMNS} for row in rows], columns=list(RUN_COLUMNS))
+    frame["kind"] = frame["kind"].fillna("run")
     frame["created"] = pd.to_datetime(frame["created"], utc=True, format="ISO8601")
     frame["case_count"] = frame["case_count"].astype("int64")
     frame["duration_s"] = frame["duration_s"].astype("float64")
@@ -195,13 +205,14 @@ def runs_frame(rows: "list[dict[str, Any]]", next_cursor: str | None = None) -> 
     return frame
 
 
-def load(run_id: Any, store: Any = None, client: Any = None) -> "Result":
+def load(run_id: Any, store: Any = None, client: Any = None) -> "Result | Study":
     """A stored run back as a :class:`Result` (its `run_id` set), whoever started it: a notebook,
     the web UI, the JSON API or the command line.
 
     `run_id`: the id text (``vp.runs().id[0]``, ``result.run_id``) or a run record. Malformed text
     raises ValueError; an id that is not in the store, or a run that failed or was cancelled (it has
     no result), raises KeyError, each with a message that says which. `store`: as for :func:`runs`.
+    A stored study (kind "study", from :func:`uncertainty` or :func:`sensitivity`) comes back as a Study.
     `client`: a :class:`~vp_jupyter.client.Client` — load the run from that server instead.
     """
     from .store import RunNotFound
@@ -216,13 +227,18 @@ def load(run_id: Any, store: Any = None, client: Any = None) -> "Result":
     if record.status != "succeeded":
         why = f": {record.error}" if record.error else ""
         raise RunNotFound(f"run {record.id} {record.status}{why}; it has no result to load")
+    if record.kind == "study":
+        from .studies.storage import load_study
+
+        return load_study(target, record.id)
     result = target.load_result(record.id)
     result.run_id = record.id
     return result
 
 
 # columns of `runs()`, in order (fields of RunRecord)
-RUN_COLUMNS = ("id", "created", "source", "owner", "status", "case_name", "case_count", "duration_s", "error")
+RUN_COLUMNS = ("id", "created", "source", "owner", "status", "case_name", "case_count", "duration_s", "error",
+               "kind")
 
 
 def _store(store: Any) -> "RunStore":

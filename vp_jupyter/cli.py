@@ -9,6 +9,8 @@
                                           of each time series it takes from a file
     vp-jupyter convert PROJECT.json CASE.json  a saved web-UI project (or a case) written in the case format
     vp-jupyter store reindex [--store PATH]    rebuild the archive store's index from its run folders
+    vp-jupyter report RUN_ID -o report.html    the self-contained HTML report of a stored run or study
+    vp-jupyter report CASE.json -o report.html [--pdf report.pdf]   run the case (recorded) and report it
 
 Every run is recorded in the archive store ($VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs) with
 source `cli`, and its run id is printed on standard error (`vp.load(id)` brings it back in Python).
@@ -75,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "or removed by hand, or when listings look wrong. Safe while a server uses the store.")
     reindex.add_argument("--store", metavar="PATH",
                          help="the store's folder (default: $VP_JUPYTER_STORE, else <jupyter data dir>/vp_jupyter/runs)")
+
+    report = commands.add_parser("report", help="write the HTML report of a stored run or study, or of a case file",
+                                 description="Write one self-contained HTML report (inputs with units, summary, "
+                                             "plots, the Visual Plumes text report, memos, deviations, provenance).")
+    report.add_argument("source", help="a run id of the archive store, or a case JSON file (run and recorded first)")
+    report.add_argument("-o", "--output", default="report.html", metavar="FILE",
+                        help="the HTML file to write (default: report.html)")
+    report.add_argument("--pdf", metavar="FILE", help="also print the report to this PDF file (needs Chromium)")
+    report.add_argument("--no-store", action="store_true", help="a case file: do not record its run")
     return parser
 
 
@@ -179,6 +190,35 @@ def convert_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def report_command(args: argparse.Namespace) -> int:
+    """`vp-jupyter report`: returns the exit status."""
+    import vp_jupyter as vp
+    from .inputs import CaseError
+    from .store import RUN_ID_PATTERN, RunNotFound
+
+    try:
+        if RUN_ID_PATTERN.fullmatch(args.source):
+            subject = vp.load(args.source)
+        else:
+            subject = vp.run(Path(args.source), store=not args.no_store, source_label="cli")
+            if subject.run_id is not None:
+                print(f"{RUN_ID_PREFIX}{subject.run_id}", file=sys.stderr)
+        subject.report(args.output, pdf=args.pdf)
+    except CaseError as error:
+        return _load_failed(error, args.source)
+    except RunNotFound as error:
+        print(f"vp-jupyter: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"vp-jupyter: {error.filename or args.source}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as error:       # no Chromium for --pdf
+        print(f"vp-jupyter: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"report: {args.output}" + (f", {args.pdf}" if args.pdf else ""), file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -187,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return convert_command(args)
     if args.command == "store":
         return store_command(args)
+    if args.command == "report":
+        return report_command(args)
     return EXIT_BAD_INPUT  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -6,6 +6,8 @@ the hub, or any vp-jupyter server (the single-user extension too) — and get th
     client.runs()                         # the runs you may see there: the DataFrame of vp.runs()
     client.load(run_id)                   # any of them back as a Result, like vp.load()
     client.download_archive(run_id, "out.zip")
+    study = client.uncertainty("case.json", {"diffuser.effluent_flow": ["normal", 0.1, 0.02]}, n=200)
+    client.report(run_id, "report.html")  # the HTML report of a run or study, made by the server
 
 Only the standard library speaks HTTP here (notebooks need neither JupyterHub nor requests). Errors:
 an invalid case raises `CaseError` (checked here first, then by the server, which names every problem);
@@ -32,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .results import Result
+    from .studies import Study
 
 ENV_URL = "VP_JUPYTER_SERVICE_URL"
 SERVICE_NAME = "visualplumes"
@@ -124,8 +127,8 @@ class Client:
             raise RunFailed(run_id, final["status"], final.get("error"))
         return self._result(run_id)
 
-    def load(self, run_id: Any) -> "Result":
-        """A run of the server (one you may see) back as a Result, like `vp.load`: RunNotFound (KeyError)
+    def load(self, run_id: Any) -> "Result | Study":
+        """A run of the server (one you may see) back as a Result (a study as a Study), like `vp.load`: RunNotFound (KeyError)
         when there is no such run or it has no result (failed, cancelled, still running)."""
         run_id = _run_id(run_id)
         status = self.status(run_id)
@@ -179,19 +182,61 @@ class Client:
                 partial.unlink(missing_ok=True)
         return target
 
+    def uncertainty(self, case: Any, inputs: dict[str, Any], n: int = 200, *, seed: int | None = None,
+                    method: str = "lhs", target_dilution: float | None = None,
+                    concentration_limit: float | None = None, progress: Any = None,
+                    timeout: float | None = None) -> "Study":
+        """`vp.uncertainty` run by the server (distributions spelled as lists, e.g. ["normal", mean, sd]): the
+        Study, recorded in the server's store (its `run_id`)."""
+        return self._study(case, "uncertainty", "inputs", inputs, progress, timeout, n=n, seed=seed, method=method,
+                           target_dilution=target_dilution, concentration_limit=concentration_limit)
+
+    def sensitivity(self, case: Any, bounds: dict[str, Any], method: str = "sobol", n: int | None = None, *,
+                    seed: int | None = None, output: str = "mz_dilution", progress: Any = None,
+                    timeout: float | None = None) -> "Study":
+        """`vp.sensitivity` run by the server: the Study (Sobol or Morris indices in `study.indices`)."""
+        return self._study(case, "sensitivity", "bounds", bounds, progress, timeout, n=n, seed=seed, method=method,
+                           output=output)
+
+    def report(self, run_id: Any, path: "str | os.PathLike") -> Path:
+        """Save the server's HTML report of a run or study (`api/runs/<id>/report`) to `path`; the path."""
+        run_id = _run_id(run_id)
+        target = Path(path)
+        with self._open("GET", f"api/runs/{run_id}/report") as response:
+            body = response.read()
+        target.write_bytes(body)
+        return target
+
+    def _study(self, case: Any, kind: str, key: str, values: Any, progress: Any, timeout: float | None,
+               **options: Any) -> "Study":
+        from .inputs import Case
+        from .runner import RunFailed
+
+        case = Case.load(case)
+        body = {"study": kind, "case": case.to_dict(inline_files=True), key: values,
+                **{name: value for name, value in options.items() if value is not None}}
+        reply = self._json("POST", "api/studies", body=json.dumps(body, allow_nan=False).encode("utf-8"),
+                           headers={"Content-Type": "application/json"})
+        final = self.wait(reply["id"], progress=progress, timeout=timeout)
+        if final["status"] != "succeeded":
+            raise RunFailed(reply["id"], final["status"], final.get("error"))
+        return self._result(reply["id"])
+
     def delete(self, run_id: Any) -> None:
         """Cancel a queued or running run of yours, or delete a finished one."""
         self._open("DELETE", f"api/runs/{_run_id(run_id)}").close()
 
     # -- HTTP --------------------------------------------------------------------------------------
-    def _result(self, run_id: str) -> "Result":
+    def _result(self, run_id: str) -> "Result | Study":
         from .results import Result
+        from .studies.study import Study, is_study_document
 
         with self._open("GET", f"api/runs/{run_id}/result", headers={"Accept-Encoding": "gzip"}) as response:
             data = response.read()
             if response.headers.get("Content-Encoding") == "gzip":
                 data = gzip.decompress(data)
-        result = Result.from_dict(json.loads(data))
+        data = json.loads(data)
+        result = Study.from_dict(data) if is_study_document(data) else Result.from_dict(data)
         result.run_id = run_id
         return result
 

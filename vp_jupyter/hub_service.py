@@ -219,6 +219,9 @@ class VisualPlumesHubService(VisualPlumesSettings, Application):
             server.stop()
             self.close_validator()
             await loop.run_in_executor(None, self.runner.shutdown)
+            studies = getattr(self, "vp_study_jobs", None)  # studies started through api/studies
+            if studies is not None:
+                studies.shutdown()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,4 +100,5 @@ def record_status(record: RunRecord) -> dict[str, Any]:
     return {"id": record.id, "status": record.status, "progress": {"done": done, "total": record.case_count},
             "created": record.created, "started": record.started, "finished": record.finished,
             "duration_s": record.duration_s, "error": record.error, "source": record.source,
-            "owner": record.owner, "case_name": record.case_name, "case_count": record.case_count}
+            "owner": record.owner, "case_name": record.case_name, "case_count": record.case_count,
+            "kind": record.kind}

@@ -123,7 +123,7 @@ class _CaseData:
 
     @classmethod
     def of(cls, result: "Result", number: int) -> "_CaseData":
-        from .results import convert_from_si, position_unit
+        from .display_units import convert_from_si, position_unit
         from .units import from_si
 
         case = result.case

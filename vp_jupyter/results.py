@@ -12,6 +12,7 @@ import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from .display_units import case_unit_plan, convert_from_si, farfield_unit_plan, position_unit
 from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS, CaseOutput, EngineCase, FarFieldOutput, TidalOutput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,16 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from .inputs import Case
-    from .units import Unit
 
 # leading bookkeeping columns of the plume table (no physical unit)
 INDEX_COLUMNS = ("case", "step", "status")
 UNITLESS = ""
 
-# ambient current-speed units whose plume x/y positions Visual Plumes reports in feet
-_FEET_SPEED_UNITS = ("ft/s", "kts", "mph", "ftm/s")
-# unit kinds whose conversion is a pure factor (spec §2), so whole columns convert with one multiply
-_FACTOR_KINDS = frozenset({"length", "speed", "concentration", "flow", "mass"})
 
 # summary columns (final row of every case) and their SI units
 SUMMARY_UNITS = {
@@ -61,7 +57,8 @@ class Result:
       ``farfield_memos``; ``tidal`` — the tidal pollution buildup output.
     * ``memos`` — ``{case number: [memo lines]}``; ``summary()`` — one row per case.
     * ``to_dict()`` / ``to_json()`` — JSON-safe form (non-finite numbers become null).
-    * ``text_report()`` — the Visual Plumes style text report; ``plot()`` — the standard views (matplotlib).
+    * ``text_report()`` — the Visual Plumes style text report; ``plot()`` — the standard views (matplotlib);
+      ``report(path)`` — a self-contained HTML report.
     * ``run_id`` — the id of the run in the archive store when it was recorded (``vp.load(run_id)``).
     """
 
@@ -75,6 +72,7 @@ class Result:
                                                        else [FarFieldOutput() for _ in self.outputs])
         self.tidal: TidalOutput = tidal if tidal is not None else TidalOutput()
         self.run_id: str | None = None          # set when the run is recorded in the archive store
+        self.worker_pids: list[int] = []        # processes that computed it (`sweeps.run_cases`)
         expected = len(case.case_times)
         if len(self.outputs) != expected or len(self.engine_cases) != expected:
             raise ValueError(f"the case has {expected} case(s) but {len(self.outputs)} output(s) and "
@@ -377,6 +375,18 @@ class Result:
 
         return text_report(self)
 
+    def report(self, path: Any = None, *, pdf: Any = None, target_dilution: float | None = None,
+               concentration_limit: float | None = None) -> str:
+        """The report a regulator can read: one self-contained HTML file (inputs with units, summary,
+        plots, the text report, memos, deviations that apply, provenance; see :mod:`vp_jupyter.report_html`),
+        written to `path` when given; the HTML text is returned. `pdf`: also print it to this PDF file
+        (needs a headless Chromium). A series' statistics count the cases below `target_dilution` and
+        above `concentration_limit` (case concentration units) when given."""
+        from .report_html import write_report
+
+        return write_report(self, path, pdf=pdf, target_dilution=target_dilution,
+                            concentration_limit=concentration_limit)
+
     def __repr__(self) -> str:
         return f"<Result {self.case.name!r}: {self.case_count} case(s), {sum(len(o.steps) for o in self.outputs)} plume rows>"
 
@@ -454,46 +464,6 @@ def memo_lines(output: CaseOutput) -> list[str]:
     return list(output.memos) + [line for memo in output.postmemos for line in memo.split("\n")]
 
 
-def position_unit(case: "Case") -> "Unit":
-    """Unit of the plume x / y positions: ft for English current-speed units, else m (spec §9.1)."""
-    from .units import parse_unit
-
-    speed_unit = case.ambient_units["current_speed"]
-    english = any(speed_unit == parse_unit(text, "speed") for text in _FEET_SPEED_UNITS)
-    return parse_unit("ft" if english else "m", "length")
-
-
-def case_unit_plan(case: "Case") -> dict[str, "Unit"]:
-    """Plume column -> the case unit it is shown in (columns not listed stay SI)."""
-    diffuser, ambient = case.diffuser_units, case.ambient_units
-    position = position_unit(case)
-    return {
-        "depth": diffuser["depth"],
-        "diameter": diffuser["diameter"],
-        "ambient_current_speed": ambient["current_speed"],
-        "velocity": ambient["current_speed"],
-        "x": position,
-        "y": position,
-        "concentration": diffuser["concentration"],
-        "ambient_bg_conc": diffuser["concentration"],
-        "salinity": ambient["salinity"],
-        "temperature": ambient["temperature"],
-        "ambient_salinity": ambient["salinity"],
-        "ambient_temperature": ambient["temperature"],
-    }
-
-
-def farfield_unit_plan(case: "Case") -> dict[str, "Unit"]:
-    """Far-field column -> the case unit it is shown in (columns not listed stay SI; lengths stay m)."""
-    diffuser, ambient = case.diffuser_units, case.ambient_units
-    return {
-        "ff_velocity": ambient["ff_velocity"],
-        "ff_dir": ambient["ff_dir"],
-        "concentration": diffuser["concentration"],
-        "background": diffuser["concentration"],
-    }
-
-
 def _context_columns(frame: "pd.DataFrame", name: str) -> dict[str, Any]:
     """SI columns a non-factor conversion of `name` may need (temperature, salinity, depth)."""
     prefix = "ambient_" if name.startswith("ambient_") else ""
@@ -502,28 +472,6 @@ def _context_columns(frame: "pd.DataFrame", name: str) -> dict[str, Any]:
         "salinity_psu": frame[prefix + "salinity"].to_numpy(),
         "depth_m": frame["depth"].to_numpy(),
     }
-
-
-def convert_from_si(values, unit: "Unit", context: dict[str, Any] | None = None):
-    """Convert an array of SI values to `unit`: one multiply for factor units, else value by value.
-
-    `context` holds per-value arrays for the keyword arguments of :func:`vp_jupyter.units.from_si`
-    (``temperature_c``, ``salinity_psu``, ``depth_m``) that salinity and decay conversions need.
-    Non-finite values stay NaN.
-    """
-    import numpy as np
-
-    from .units import from_si
-
-    values = np.asarray(values, dtype=float)
-    if unit.kind in _FACTOR_KINDS:
-        return values * from_si(1.0, unit)
-    context = context or {}
-    out = np.full(values.shape, np.nan)
-    for i, value in enumerate(values):
-        if math.isfinite(value):
-            out[i] = from_si(float(value), unit, **{k: float(v[i]) for k, v in context.items()})
-    return out
 
 
 def json_safe(value: Any) -> Any:

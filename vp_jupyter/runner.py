@@ -77,7 +77,7 @@ from .run_finish import Finisher
 from .run_journal import note_accepted, recover_interrupted
 from .task_dispatch import TERMINATE, WAKE
 from .store import DEFAULT_PAGE, SOURCES, RunNotFound, RunStore, check_filters, check_run_id, new_run_id
-from .store_index import created_us, make_cursor
+from .store_index import DEFAULT_KIND, created_us, make_cursor
 from .tasks import Executor, check_count, plan_chunks
 # names the runner's users import from here, defined where they moved when the runner was split up
 from .local_pool import WORKER_NICENESS, LocalProcessExecutor, _noop  # noqa: F401,E402
@@ -257,17 +257,20 @@ class Runner(Dispatcher, Finisher):
 
     def page(self, limit: int | None = DEFAULT_PAGE, before: str | None = None, *, source: str | None = None,
              owner: str | None = None, owners: "Sequence[str] | None" = None, status: str | None = None,
-             text: str | None = None, since: Any = None, until: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+             text: str | None = None, since: Any = None, until: Any = None,
+             kind: str | None = DEFAULT_KIND) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs (as `status()` dicts), newest first, and the cursor of the next page (None on
         the last): the store's page (`RunStore.page`, same arguments) with the runs active here merged in
-        where they belong, so queued and running runs are listed too. Reads the index: call it off an
+        where they belong, so queued and running runs (of kind "run") are listed too. Reads the index: call it off an
         event loop."""
         checked = check_filters(limit=limit, before=before, source=source, status=status, since=since, until=until)
         with self._lock:                    # before the store: a run ending meanwhile shows as running
             live = [job.status() for job in self._jobs.values()]
             live += [job.status() for job in self._finished.values() if job.record is None]   # saving failed
+        if kind not in (None, DEFAULT_KIND):
+            live = []
         page = self.store.page(limit, before, source=source, owner=owner, owners=owners, status=status, text=text,
-                               since=since, until=until)
+                               since=since, until=until, kind=kind)
         stored = [record_status(record) for record in page.records]
 
         def key(entry: dict[str, Any]) -> tuple[int, str]:

@@ -7,6 +7,7 @@
         plume.parquet, farfield.parquet, result.json.gz
                                 the result (succeeded runs only; `store_results`: tables as Parquet, the rest
                                 as gzip JSON)
+        study.json              a study's document instead (kind "study": `vp_jupyter.studies`)
         response.json.gz        the response body the legacy run endpoint sends, gzip-compressed, when one was made
         request.json | request.bin   the original request, when the run came from the web UI or the API
         request_files/<name>    uploaded parts of that request (CSV time series)
@@ -75,6 +76,7 @@ LIST_FILTERS = {
     "status": "queued, running, succeeded, failed or cancelled", "text": "part of the case name (any case)",
     "since": "created at or after this ISO-8601 time", "until": "created before this ISO-8601 time",
 }
+KINDS = ("run", "study")         # a run of a case, or a study (many members of one case, one entry)
 
 META_FILE = "meta.json"
 CASE_FILE = "case.json"
@@ -263,7 +265,7 @@ class RunStore:
              request: Any = None, request_files: "Mapping[str, bytes] | None" = None,
              error: str | None = None, archive_bytes: bytes | None = None,
              response: "str | bytes | None" = None, run_id: str | None = None,
-             kind: str = DEFAULT_KIND) -> RunRecord:
+             kind: str = DEFAULT_KIND, documents: "Mapping[str, Any] | None" = None) -> RunRecord:
         """Store one run atomically and return its record.
 
         Everything is written to a folder in `.staging` and renamed to `root/<run id>` at the end: a
@@ -272,8 +274,10 @@ class RunStore:
         stored). `request`: the original request, a JSON value (`request.json`) or raw bytes / text
         (`request.bin`); `request_files`: its uploaded parts, name -> bytes. `response`: a response body
         to keep with a succeeded run (`response.json.gz`: gzip of the text as UTF-8). Times are epoch seconds, datetimes
-        or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default. `kind`: what
-        the record is ("run"; other kinds, e.g. a study, are listed only when asked for: `page(kind=...)`).
+        or ISO text; `created` defaults to `started`, else now. `run_id`: a new id by default.
+        `kind`: "run", or "study" (a study keeps its `documents` instead of a result: name -> JSON value,
+        written as files of the run folder, e.g. ``study.json``); other kinds than "run" are listed only when
+        asked for (`page(kind=...)`).
         """
         from . import __version__
 
@@ -284,10 +288,13 @@ class RunStore:
             raise ValueError(f"status must be one of {', '.join(STATUSES)} (got {status!r})")
         if not isinstance(owner, str) or len(owner) > _MAX_OWNER:
             raise ValueError(f"owner must be a string of at most {_MAX_OWNER} characters")
-        if not isinstance(kind, str) or re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind) is None:
-            raise ValueError(f"kind must be a short lowercase name such as 'run' (got {kind!r})")
-        if status == "succeeded" and result is None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
+        if status == "succeeded" and result is None and kind == "run":
             raise ValueError("a succeeded run needs its result")
+        for name in documents or {}:
+            if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None or name in (META_FILE, CASE_FILE):
+                raise ValueError(f"not a valid document name: {name!r}")
         if error is not None and not isinstance(error, str):
             raise TypeError("error must be a string or None")
         for name in request_files or {}:
@@ -310,6 +317,9 @@ class RunStore:
                 for name, content in store_results.result_files(result, case_dict).items():
                     self._write_bytes(work / name, content)
                     files.append(name)
+            for name, document in (documents or {}).items():
+                self._write_json(work / name, document)
+                files.append(name)
             if request is not None:
                 if isinstance(request, (bytes, bytearray, memoryview, str)):
                     raw = request.encode("utf-8") if isinstance(request, str) else bytes(request)
@@ -416,6 +426,17 @@ class RunStore:
         if not store_results.has_result(folder):
             raise RunNotFound(f"run {run_id} has no result (it did not succeed)")
         return folder
+
+    def document_path(self, run_id: str, name: str) -> Path:
+        """Path of a document stored with the run (e.g. a study's `study.json`; RunNotFound if absent)."""
+        if not isinstance(name, str) or _PART_NAME.fullmatch(name) is None:
+            raise RunNotFound(f"run {run_id} has no document {name!r}")
+        return self._file(run_id, name, f"document {name!r}")
+
+    def load_document(self, run_id: str, name: str) -> Any:
+        """A JSON document stored with the run (RunNotFound if absent)."""
+        with open(self.document_path(run_id, name), encoding="utf-8") as handle:
+            return json.load(handle)
 
     def load_request(self, run_id: str) -> Any:
         """The original request of a run: the JSON value, or bytes for a raw request; None when none was stored."""

@@ -40,3 +40,6 @@ class VisualPlumesApp(VisualPlumesSettings, ExtensionApp):
         runner = getattr(self, "runner", None)
         if runner is not None:
             runner.shutdown()
+        studies = getattr(self, "vp_study_jobs", None)      # studies started through api/studies
+        if studies is not None:
+            studies.shutdown()

@@ -46,6 +46,7 @@ from tornado import httputil, iostream, web
 from .. import legacy
 from ..inputs import Case, CaseError, json_schema
 from ..store import DEFAULT_PAGE, LIST_FILTERS, MAX_PAGE, InvalidRunId, RunNotFound, check_run_id
+from ..studies.jobs import jobs_of
 from .home import HomePage
 from .paths import URL_PREFIX
 from .validation import ValidationBusy
@@ -259,9 +260,11 @@ class HandlerCommon:
             raise web.HTTPError(404, "no such run") from None
 
     async def visible_status(self, run_id: str) -> dict:
-        """The status of a run this request may see; 404 when there is no such run or it may not see it."""
+        """The status of a run (or study) this request may see; 404 when there is no such run or it may not
+        see it."""
+        run_id = self.run_id_or_404(run_id)
         try:
-            status = self.app.runner.status(self.run_id_or_404(run_id))
+            status = jobs_of(self.app).status(run_id) or self.app.runner.status(run_id)
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
         if not (await self.access()).may_see(status["owner"]):
@@ -277,6 +280,13 @@ class HandlerCommon:
             if head == f"api/runs/{RUN_ID}" and name not in links:
                 links[name] = f"{self.mount_url}/api/runs/{run_id}/{name}"
         return links
+
+    async def succeeded_status(self, run_id: str, what: str) -> dict:
+        """`visible_status` of a run that succeeded; 409 naming `what` exists only then."""
+        status = await self.visible_status(run_id)
+        if status["status"] != "succeeded":
+            raise web.HTTPError(409, f"run is {status['status']}; {what} exists only for succeeded runs")
+        return status
 
     def over_user_limit(self) -> bool:
         return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
@@ -546,7 +556,7 @@ async def send_archive(handler: Any, run_id: str) -> None:
 
 def run_links(handler: Any, run_id: str) -> dict[str, str]:
     base = f"{handler.mount_url}/api/runs/{run_id}"
-    return {"self": base, "result": base + "/result", "archive": base + "/archive"}
+    return {"self": base, "result": base + "/result", "archive": base + "/archive", "report": base + "/report"}
 
 
 class Runs:
@@ -554,16 +564,26 @@ class Runs:
 
     @web.authenticated
     async def get(self) -> None:
-        """A page of the runs this request may see, newest first: `limit` (default DEFAULT_PAGE, at most
-        MAX_PAGE), `before` (the cursor of the `next` link), filters LIST_FILTERS. Read in a thread."""
+        """A page of the runs and studies this request may see, newest first: `limit` (default DEFAULT_PAGE,
+        at most MAX_PAGE), `before` (the cursor of the `next` link), filters LIST_FILTERS. Read in a thread;
+        studies still in progress (not yet in the store) head the first page."""
         filters = {key: self.get_argument(key, None) for key in LIST_FILTERS}
         filters = {key: value for key, value in filters.items() if value not in (None, "")}
         limit = page_limit(self.get_argument("limit", None))
         before = self.get_argument("before", None) or None
-        owners = (await self.access()).visible_owners()
+        access = await self.access()
+        owners = access.visible_owners()
+        studies = [] if before is not None else [
+            study for study in jobs_of(self.app).list() if access.may_see(study["owner"])
+            and all(study.get(key) == value for key, value in filters.items() if key in ("source", "owner", "status"))]
 
         def listing() -> str:               # the page and its JSON text, both made in the listing thread
-            runs, cursor = self.app.runner.page(limit, before, owners=owners, **filters)
+            runs, cursor = self.app.runner.page(limit, before, owners=owners, kind=None, **filters)
+            listed = {run["id"] for run in runs}
+            runs += [study for study in studies if study["id"] not in listed]
+            runs.sort(key=lambda entry: (entry["created"] or "", entry["id"]), reverse=True)
+            for run in runs:
+                run.setdefault("kind", "run")
             following = None
             if cursor is not None:
                 following = f"{self.mount_url}/api/runs?" + urlencode({**filters, "limit": limit, "before": cursor})
@@ -623,7 +643,7 @@ class Run:
     @web.authenticated
     async def get(self, run_id: str) -> None:
         status = await self.visible_status(run_id)
-        self.write_json({**status, "links": run_links(self, status["id"])})
+        self.write_json({"kind": "run", **status, "links": run_links(self, status["id"])})
 
     @web.authenticated
     async def delete(self, run_id: str) -> None:
@@ -641,14 +661,74 @@ class Run:
 class RunResult:
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        status = await self.visible_status(run_id)
-        if status["status"] != "succeeded":
-            raise web.HTTPError(409, f"run is {status['status']}; a result exists only for succeeded runs")
+        status = await self.succeeded_status(run_id, "a result")
+        store = self.app.store
+        if status.get("kind") == "study":   # a study's result is its document
+            from ..studies.study import STUDY_FILE
+
+            await send_file(self, lambda: store.document_path(status["id"], STUDY_FILE), "application/json")
+            return
         try:                                # written from the stored tables piece by piece, in a thread
-            pieces = self.app.store.iter_result_json(status["id"])
+            pieces = store.iter_result_json(status["id"])
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
         await send_pieces(self, pieces, "application/json", compress=accepts_gzip(self))
+
+
+class RunReport:
+    """`api/runs/<id>/report`: the self-contained HTML report of a succeeded run or study, made in a thread."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        status = await self.succeeded_status(run_id, "a report")
+        try:
+            text = await asyncio.get_running_loop().run_in_executor(None, _report_text, self.app.store, status["id"])
+        except RunNotFound:
+            raise web.HTTPError(404, "no such run") from None
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Content-Disposition", f'inline; filename="report_{status["id"]}.html"')
+        self.write(text)
+        await self.flush()                  # headers sent now: jupyter_server's finish() would make it JSON
+        self.finish()
+
+
+def _report_text(store: Any, run_id: str) -> str:
+    from .. import load
+    from ..report_html import render
+
+    return render(load(run_id, store=store))
+
+
+class Studies:
+    """`POST api/studies`: start an uncertainty or sensitivity study (see `vp_jupyter.studies.jobs`)."""
+    streams_body = True
+
+    @web.authenticated
+    async def post(self) -> None:
+        from ..studies.jobs import parse_request
+
+        body = self.upload()
+        if body is None:
+            return None
+        try:
+            data = json.loads(body or b"null")
+        except ValueError as err:
+            raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
+        try:
+            request = await self.check_case(partial(parse_request, data, self.app.max_cases), len(body))
+        except CaseError as err:
+            self.write_json({"error": "invalid study", "problems": list(err.problems), "status": 400}, 400)
+            return
+        except ValidationBusy as err:
+            raise web.HTTPError(503, str(err)) from None
+        jobs = jobs_of(self.app)
+        if jobs.active_count(self.owner) + self.app.runner.active_count(self.owner) >= \
+                self.app.max_concurrent_runs_per_user:
+            raise web.HTTPError(429, f"{self.owner} already has {self.app.max_concurrent_runs_per_user} runs "
+                                     "or studies queued or running")
+        run_id = jobs.submit(request, owner=self.owner)
+        self.set_header("Location", run_links(self, run_id)["self"])
+        self.write_json({"id": run_id, "status": "queued", "kind": "study", "links": run_links(self, run_id)}, 202)
 
 
 class RunArchive:
@@ -681,6 +761,8 @@ ENDPOINTS: list[tuple[str, type]] = [
     (f"api/runs/{RUN_ID}", Run),
     (f"api/runs/{RUN_ID}/result", RunResult),
     (f"api/runs/{RUN_ID}/archive", RunArchive),
+    (f"api/runs/{RUN_ID}/report", RunReport),
+    ("api/studies", Studies),
     ("api/schema", Schema),
     ("api/openapi.json", OpenAPI),
 ]

@@ -25,6 +25,7 @@ RUN_STATUS = {
         "created": {"type": "string"}, "started": {"type": ["string", "null"]},
         "finished": {"type": ["string", "null"]}, "duration_s": {"type": ["number", "null"]},
         "error": {"type": ["string", "null"]},
+        "kind": {"enum": ["run", "study"]},
         "links": {"type": "object", "additionalProperties": {"type": "string"}},
     },
     "required": ["id", "status"],
@@ -93,6 +94,29 @@ def openapi_document(mount_url: str = "/visualplumes", authentication: str = "")
                 "get": {"summary": "The run's archive (legacy zip layout)",
                         "responses": {"200": {"description": "The zip.",
                                               "content": {"application/zip": {}}}, "404": not_found}},
+            },
+            "/api/runs/{run_id}/report": {
+                "parameters": [run_id],
+                "get": {"summary": "The self-contained HTML report of a run or study (inputs, summary, plots, "
+                                   "text report, memos, deviations, provenance)",
+                        "responses": {"200": {"description": "The report.", "content": {"text/html": {}}},
+                                      "404": not_found, "409": _json(ERROR, "The run has not succeeded.")}},
+            },
+            "/api/studies": {
+                "post": {"summary": "Start an uncertainty or sensitivity study of a case; it proceeds in the "
+                                    "background and is then one entry of api/runs (kind 'study')",
+                         "description": "Body: {study: 'uncertainty', case, inputs: {key: ['normal', mean, sd] | "
+                                        "['uniform', low, high] | ['lognormal', median, gsd] | "
+                                        "['triangular', low, mode, high] | ['constant', value]}, n, seed, method "
+                                        "('lhs', 'sobol', 'random'), target_dilution, concentration_limit} or "
+                                        "{study: 'sensitivity', case, bounds: {key: [low, high]}, method ('sobol', "
+                                        "'morris'), n, seed, output}. Its result (api/runs/{id}/result) is the "
+                                        "study document: members table, quantiles, indices.",
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"type": "object", "required": ["study", "case"]}}}},
+                         "responses": {"202": _json(RUN_STATUS, "Accepted: the study's run id and its links."),
+                                       "400": _json(ERROR, "Invalid study: every problem is named."),
+                                       "429": _json(ERROR, "Too many runs or studies in progress for this user.")}},
             },
             "/api/schema": {"get": {"summary": "JSON Schema of the case format",
                                     "responses": {"200": _json({"type": "object"}, "The schema.")}}},

@@ -110,6 +110,10 @@ class CaseForm(widgets.VBox):
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary",
                                          tooltip="Validate and run the case")
         self.run_button.on_click(lambda _: self.start())
+        self.report_button = widgets.Button(description="Report", icon="file-text", disabled=True,
+                                            tooltip="Make the HTML report of the last run (a download link)")
+        self.report_button.on_click(lambda _: self.report())
+        self.report_link = message_widget()
         self.progress = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="info",
                                             layout=widgets.Layout(width="16em", visibility="hidden"))
         self.progress_label = plain(widgets.Label, "")
@@ -118,8 +122,8 @@ class CaseForm(widgets.VBox):
         self.summary = message_widget()
         self.plot = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="100%"))
         self.archive_link = message_widget()
-        self.output = widgets.VBox([self.summary, self.plot, self.archive_link])
-        buttons = widgets.HBox([self.load_upload, self.save_button, self.run_button, self.progress,
+        self.output = widgets.VBox([self.summary, self.plot, self.archive_link, self.report_link])
+        buttons = widgets.HBox([self.load_upload, self.save_button, self.run_button, self.report_button, self.progress,
                                 self.progress_label], layout=widgets.Layout(align_items="center"))
         self.children = [plain(widgets.HTML, PROBLEM_CSS),
                          plain(widgets.VBox, [self.name, self.description, self._meta_message]), self.tabs, buttons,
@@ -445,7 +449,8 @@ class CaseForm(widgets.VBox):
             self.status.value = (f'<div style="color:{ERROR_COLOUR}"><b>Not run.</b></div>' + self.status.value)
             return False
         self.result, self.run_id = None, None
-        self.summary.value = self.archive_link.value = ""
+        self.summary.value = self.archive_link.value = self.report_link.value = ""
+        self.report_button.disabled = True
         self.plot.layout.display = "none"
         total = len(case.case_times)
         self.progress.max, self.progress.value = max(total, 1), 0
@@ -499,6 +504,7 @@ class CaseForm(widgets.VBox):
             self.progress.bar_style = "success"
             self.status.value = f"<span>Finished in {time.monotonic() - started:.1f} s.</span>"
             self._show_result(result, self.run_id, store)
+            self.report_button.disabled = False
         except Exception as err:                      # shown in the form; the thread must not die silently
             self.progress.bar_style = "danger"
             text = "\n".join(err.problems) if hasattr(err, "problems") else f"{type(err).__name__}: {err}"
@@ -506,6 +512,17 @@ class CaseForm(widgets.VBox):
                                  + message_html(text.splitlines()))
         finally:
             self.run_button.disabled = False
+
+    def report(self, path: "str | os.PathLike | None" = None) -> "str | None":
+        """The HTML report of the last run (what the Report button does): written to `path` when given, and
+        offered as a download link; returns the HTML (None when there is no result yet)."""
+        if self.result is None:
+            self.report_link.value = "<span>Run the case first; the report describes its result.</span>"
+            return None
+        text = self.result.report(path)
+        filename = views.safe_filename(self.name.value) + "_report.html"
+        self.report_link.value = views.data_link(text.encode("utf-8"), filename, "text/html", f"Download {filename}")
+        return text
 
     def _show_result(self, result: Any, run_id: str | None, store: Any) -> None:
         self.summary.value = views.summary_html(result, run_id)
