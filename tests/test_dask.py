@@ -163,7 +163,7 @@ def test_a_tidal_buildup_series_on_dask_equals_the_local_pool_and_runs_as_one_ta
 
 
 def test_progress_and_worker_pids_show_while_a_run_is_on_dask(client, store, worker_pids) -> None:
-    total = 300
+    total = 4000            # long enough for several progress reports even with the compiled step loop
     with Runner(store, DaskExecutor(client), chunk_size=10_000) as runner:     # one chunk: only the
         run_id = runner.submit(series_case(total, write_step_freq=100), source="api")   # worker reports move it
         seen, pids = [], set()
