@@ -25,10 +25,12 @@ import http.client
 import io
 import json
 import os
+import subprocess
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -204,41 +206,68 @@ def assert_no_partial_runs(store: RunStore) -> None:
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_jupyter(command: "list[str]", *, env: dict, log: Any, token: str, port: int, name: str,
+                  timeout: float, cwd: "Path | None" = None) -> "subprocess.Popen":
+    """Start a Jupyter server command (output to the open file `log`) on 127.0.0.1:`port` and return its
+    process once `api/status` answers; fail the test (after stopping it) if it exits or does not answer
+    within `timeout` s."""
+    import urllib.request
+
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               cwd=cwd)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited with {process.returncode}:\n{_log_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(process)
+            pytest.fail(f"{name} did not answer within {timeout:.0f} s:\n{_log_tail(log)}")
+        time.sleep(0.3)
+
+
+def stop_process(process: "subprocess.Popen") -> None:
+    """Ask a process to stop (SIGTERM), kill it when it has not within 30 s, and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _log_tail(log: Any) -> str:
+    log.flush()
+    return Path(log.name).read_text(errors="replace")[-3000:]
+
+
 @contextmanager
 def jupyter_process(command: "list[str]", *, env: dict, log_path: Path, token: str, port: int, name: str,
                     timeout: float, cwd: "Path | None" = None):
     """Run a Jupyter server command (output to `log_path`) on 127.0.0.1:`port`; yield its URL once
-    `api/status` answers (fails the test if it exits or does not answer within `timeout` s); stop it after
-    (it shuts its kernels down)."""
-    import subprocess
-    import urllib.request
-
-    url = f"http://127.0.0.1:{port}"
+    `api/status` answers (see `start_jupyter`); stop it after (it shuts its kernels down)."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=cwd)
+        process = start_jupyter(command, env=env, log=log, token=token, port=port, name=name, timeout=timeout,
+                                cwd=cwd)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"{name} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{name} did not answer within {timeout:.0f} s")
-                time.sleep(0.5)
-            yield url
+            yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            stop_process(process)
 
 
 def require(test: str, missing: "list[str]") -> None:

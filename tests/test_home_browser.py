@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from builders import jupyter_process, minimal_case, multipart, require
+from builders import free_port, jupyter_process, minimal_case, multipart, require
 from conftest import require_shared
-from test_screenshot import CHROMIUM, CHROMIUM_FLAGS, SERVER_START_S, _free_port
+from test_screenshot import CHROMIUM, CHROMIUM_FLAGS, SERVER_START_S
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -43,7 +43,7 @@ def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("home")
     store, root = base / "store", base / "root"
     root.mkdir()
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
            "JUPYTER_DATA_DIR": str(base / "data"), "VP_JUPYTER_STORE": str(store)}
     command = [sys.executable, "-m", "jupyter", "server", f"--config={REPO / 'jupyter_config.py'}", "--no-browser",

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 import time
 import uuid
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import jupyter_process, require
+from builders import free_port, jupyter_process, require
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01_quickstart.ipynb"
@@ -52,12 +51,6 @@ def _missing() -> list[str]:
 @pytest.fixture(scope="module")
 def requirements() -> None:
     require("screenshot test", _missing())
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_settings(settings: Path) -> None:
@@ -88,7 +81,7 @@ def lab(requirements, tmp_path_factory):
         "c.LabApp.news_url = None\n"
         "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n"
         "c.LabApp.extension_manager = 'readonly'\n")
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
            "VP_JUPYTER_STORE": str(base / "store")}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -18,16 +16,10 @@ import pytest
 from vp_jupyter.run_journal import INTERRUPTED
 from vp_jupyter.store import RunStore
 
-from builders import alive_processes, complete_case, wait_until
+from builders import alive_processes, complete_case, free_port, start_jupyter, stop_process, wait_until
 
 START_S = 120.0
 WAIT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -40,29 +32,17 @@ class Server:
         (config / "jupyter_server_config.py").write_text(
             "c.ServerApp.jpserver_extensions = {'vp_jupyter': True}\n"
             "c.VisualPlumesApp.max_workers = 2\n")
-        self.port, self.token = _free_port(), uuid.uuid4().hex
+        self.port, self.token = free_port(), uuid.uuid4().hex
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(base / f"runtime-{name}"),
                "VP_JUPYTER_STORE": str(store)}
         self.log_path = base / f"{name}.log"
         self.log = open(self.log_path, "wb")
         (base / "root").mkdir(exist_ok=True)
-        self.process = subprocess.Popen(
+        self.process = start_jupyter(
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={base / 'root'}",
              *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_S
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                self.call("GET", "/visualplumes/api/runs")
-                break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer within {START_S:.0f} s:\n{self.log_text()}")
-            time.sleep(0.3)
+            env=env, log=self.log, token=self.token, port=self.port, name="jupyter server", timeout=START_S)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -76,13 +56,7 @@ class Server:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process)
         self.log.close()
 
 

@@ -12,30 +12,22 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import psutil
 import pytest
 
-from builders import stream_upload
+from builders import free_port, start_jupyter, stop_process, stream_upload
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLE1 = SHARED / "spec" / "examples" / "example1.projectData.json"
 MB = 1_000_000
 PEAK_LIMIT = 600 * MB          # the bound for the process tree while a huge upload is refused
 START_S = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:
@@ -47,36 +39,18 @@ class LiveServer:
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "rt"),
                "JUPYTER_DATA_DIR": str(base / "data"), "VP_JUPYTER_STORE": str(base / "store")}
         self.log = open(base / "server.log", "wb")
-        self.process = subprocess.Popen(
+        self.process = start_jupyter(
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={base}",
              "--ServerApp.jpserver_extensions={'vp_jupyter': True}", "--VisualPlumesApp.max_workers=2", *settings,
              *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_S
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"jupyter server exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}", timeout=5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"jupyter server did not answer within {START_S} s")
-                time.sleep(0.3)
+            env=env, log=self.log, token=self.token, port=self.port, name="jupyter server", timeout=START_S)
 
     def log_text(self) -> str:
         return (self.base / "server.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process)
         self.log.close()
 
 
