@@ -121,10 +121,11 @@ async def test_a_read_only_store_gives_a_json_error_naming_the_store(jp_fetch, r
 
 # -- 8. bodies that break parsers ------------------------------------------------------------------
 
-async def test_deeply_nested_json_is_a_400(jp_fetch) -> None:
+@pytest.mark.parametrize("endpoint", ["runs", "studies"])
+async def test_deeply_nested_json_is_a_400(jp_fetch, endpoint) -> None:
     depth = 100_000
     with pytest.raises(HTTPClientError) as err:
-        await jp_fetch(*API, "runs", method="POST", body='{"a":' * depth + "1" + "}" * depth)
+        await jp_fetch(*API, endpoint, method="POST", body='{"a":' * depth + "1" + "}" * depth)
     assert err.value.code == 400
     assert "nested too deeply" in json_error(err)["error"]
 

@@ -626,17 +626,31 @@ def page_limit(text: str | None) -> int:
     return int(text)
 
 
-def load_case_body(body: bytes, max_cases: int) -> Case:
-    """The Case of a `POST api/runs` body (web.HTTPError 400 when it is not a JSON object)."""
+def load_json(body: bytes, what: str) -> Any:
+    """The JSON value of a request body (web.HTTPError 400 when it is not valid JSON or is nested too deeply
+    for Python's parser); `what` names the expected format in the message."""
     try:
-        data = json.loads(body or b"null")
+        return json.loads(body or b"null")
     except ValueError as err:
         raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
     except RecursionError:
-        raise web.HTTPError(400, "body: nested too deeply to be a case (the case JSON format)") from None
+        raise web.HTTPError(400, f"body: nested too deeply to be {what}") from None
+
+
+def load_case_body(body: bytes, max_cases: int) -> Case:
+    """The Case of a `POST api/runs` body (web.HTTPError 400 when it is not a JSON object)."""
+    data = load_json(body, "a case (the case JSON format)")
     if not isinstance(data, dict):
         raise web.HTTPError(400, "body: must be a case object (the case JSON format)")
     return Case.load(data, allow_files=False, max_cases=max_cases)
+
+
+def load_study_body(body: bytes, max_cases: int) -> Any:
+    """The study request of a `POST api/studies` body (web.HTTPError 400 for JSON that cannot be read;
+    CaseError for a request that is not a valid study)."""
+    from ..studies.jobs import parse_request
+
+    return parse_request(load_json(body, "a study request"), max_cases)
 
 
 class Run:
@@ -705,17 +719,11 @@ class Studies:
 
     @web.authenticated
     async def post(self) -> None:
-        from ..studies.jobs import parse_request
-
         body = self.upload()
         if body is None:
             return None
-        try:
-            data = json.loads(body or b"null")
-        except ValueError as err:
-            raise web.HTTPError(400, f"body: not valid JSON ({err})") from None
-        try:
-            request = await self.check_case(partial(parse_request, data, self.app.max_cases), len(body))
+        try:                                # parsed and checked in the validation lanes, as a case is
+            request = await self.check_case(partial(load_study_body, body, self.app.max_cases), len(body))
         except CaseError as err:
             self.write_json({"error": "invalid study", "problems": list(err.problems), "status": 400}, 400)
             return
