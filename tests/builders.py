@@ -11,6 +11,8 @@ This module owns:
   `write_case` (a case as a JSON file).
 - `require(test, missing)`: skip a test whose tools are missing, but fail it in CI (`CI=true`), where
   `.ci/run` must have installed them; `jupyter_process`: a Jupyter server subprocess for the browser tests.
+- `log_records(logger)`: the records one logger emits, caught at that logger (for a Jupyter app's own logger,
+  which does not propagate to pytest's caplog).
 - waiting and comparisons: `wait_until` (poll a condition), `assert_same_tables` (two Results have the
   same tables, memos and tidal buildup) and `assert_no_partial_runs` (a store holds only complete runs).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import os
 import subprocess
 import time
@@ -277,3 +280,30 @@ def require(test: str, missing: "list[str]") -> None:
         if IN_CI:
             pytest.fail(message + "; in CI they must be installed", pytrace=False)
         pytest.skip(message)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
+
+@contextmanager
+def log_records(logger: logging.Logger):
+    """Collect what `logger` emits while the block runs, with a handler on the logger itself.
+
+    A traitlets app's logger (VisualPlumesApp, VisualPlumesHubService) does not propagate to the root, and
+    pytest's caplog reaches such a logger only when it was already non-propagating as the test phase began,
+    which depends on which tests ran before; a handler of our own does not."""
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)

@@ -23,12 +23,18 @@ from tornado.httpclient import HTTPClientError
 from vp_jupyter import legacy
 from vp_jupyter.server.validation import SMALL_REQUEST_BYTES
 
-from builders import decode_twice, multipart
+from builders import decode_twice, log_records, multipart
 from test_server import (ALLOWED, API, APP, EXAMPLES, NO_TOKEN, example_request, jp_server_config,  # noqa: F401
                          login_cookie, needs_examples, post_run, series_case, small_case, store_root, wait_for)
 
 NEAR_MISSES = ["http://localhost:3001.evil.example", "http://evil-localhost:3001", "http://localhost:3002",
                "https://localhost:3001", "http://localhost", "null"]
+
+
+def vp_app_log(jp_serverapp) -> logging.Logger:
+    """The logger of the Visual Plumes extension app running in `jp_serverapp`."""
+    (app,) = jp_serverapp.extension_manager.extension_apps["vp_jupyter"]
+    return app.log
 
 
 def json_error(err: pytest.ExceptionInfo) -> dict:
@@ -163,36 +169,36 @@ async def test_unknown_paths_under_the_mount_are_json_404(jp_fetch, method, part
 
 
 @needs_examples
-async def test_a_client_gone_mid_run_logs_one_line_not_a_traceback(jp_fetch, jp_http_port, jp_base_url,
-                                                                   jp_auth_header, caplog) -> None:
-    caplog.set_level(logging.INFO)
+async def test_a_client_gone_mid_run_logs_one_line_not_a_traceback(jp_fetch, jp_serverapp, jp_http_port,
+                                                                   jp_base_url, jp_auth_header) -> None:
     blockers = await fill_workers(jp_fetch, 4)
     body, content_type = example_request(1)
     head = (f"POST {jp_base_url}visualplumes/app/run_analysis HTTP/1.1\r\nHost: 127.0.0.1:{jp_http_port}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in jp_auth_header.items())
             + f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
-    try:        # a browser tab closed while its run waits behind the busy workers
-        _, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
-        writer.write(head.encode() + body)
-        await writer.drain()
-        writer.close()
-        deadline = time.monotonic() + 60
-        while True:
-            runs = json.loads((await jp_fetch(*API, "runs", params={"source": "ui"})).body)["runs"]
-            if runs:
-                break
-            assert time.monotonic() < deadline, "the UI run never appeared"
-            await asyncio.sleep(0.05)
-    finally:
-        await drop_runs(jp_fetch, blockers)
-    assert (await wait_for(jp_fetch, runs[0]["id"]))["status"] == "succeeded"     # the run is kept
-    deadline = time.monotonic() + 30
-    while not any("went away" in record.getMessage() for record in caplog.records):
-        assert time.monotonic() < deadline, "the server never noticed the closed connection"
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)                 # time for a second line or a traceback, were there one
-    assert len([r for r in caplog.records if "went away" in r.getMessage()]) == 1
-    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()
+    with log_records(vp_app_log(jp_serverapp)) as log:
+        try:        # a browser tab closed while its run waits behind the busy workers
+            _, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+            writer.write(head.encode() + body)
+            await writer.drain()
+            writer.close()
+            deadline = time.monotonic() + 60
+            while True:
+                runs = json.loads((await jp_fetch(*API, "runs", params={"source": "ui"})).body)["runs"]
+                if runs:
+                    break
+                assert time.monotonic() < deadline, "the UI run never appeared"
+                await asyncio.sleep(0.05)
+        finally:
+            await drop_runs(jp_fetch, blockers)
+        assert (await wait_for(jp_fetch, runs[0]["id"]))["status"] == "succeeded"     # the run is kept
+        deadline = time.monotonic() + 30
+        while not any("went away" in message for message in log.messages()):
+            assert time.monotonic() < deadline, "the server never noticed the closed connection"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)                 # time for a second line or a traceback, were there one
+    assert len([m for m in log.messages() if "went away" in m]) == 1
+    assert not [r for r in log.records if r.exc_info or "Traceback" in r.getMessage()
                 or "StreamClosedError" in r.getMessage()]
 
 
@@ -224,10 +230,9 @@ async def test_a_preflight_says_vary_origin_once(jp_fetch) -> None:
 # -- 11. a refusal the web UI (and the server's log) can explain -----------------------------------
 
 @needs_examples
-async def test_a_request_without_login_from_the_ui_can_read_what_to_do(jp_fetch, jp_serverapp, caplog) -> None:
-    caplog.set_level(logging.INFO)
+async def test_a_request_without_login_from_the_ui_can_read_what_to_do(jp_fetch, jp_serverapp) -> None:
     body, content_type = example_request(1)
-    with pytest.raises(HTTPClientError) as err:
+    with log_records(vp_app_log(jp_serverapp)) as log, pytest.raises(HTTPClientError) as err:
         await post_run(jp_fetch, body, content_type, headers={**NO_TOKEN, "Origin": ALLOWED})
     assert err.value.code == 403
     headers = err.value.response.headers
@@ -236,7 +241,7 @@ async def test_a_request_without_login_from_the_ui_can_read_what_to_do(jp_fetch,
     assert payload["success"] is False
     assert payload["error"].startswith("Not logged in to the Visual Plumes server: open http://")
     assert jp_serverapp.base_url in payload["error"] and "log in" in payload["error"]
-    assert any("refused POST" in r.getMessage() and ALLOWED in r.getMessage() for r in caplog.records)
+    assert any("refused POST" in m and ALLOWED in m for m in log.messages())
     # the archive link of a logged-out browser: the same, with CORS headers for the allowed origin
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch(*APP, "download_zip_archive", "x", headers={**NO_TOKEN, "Origin": ALLOWED})
@@ -245,15 +250,14 @@ async def test_a_request_without_login_from_the_ui_can_read_what_to_do(jp_fetch,
 
 @needs_examples
 async def test_a_cookie_request_without_xsrf_from_the_same_origin_is_refused_with_the_reason(
-        jp_fetch, jp_serverapp, caplog) -> None:
-    caplog.set_level(logging.INFO)
+        jp_fetch, jp_serverapp) -> None:
     cookie = await login_cookie(jp_fetch, jp_serverapp)
-    with pytest.raises(HTTPClientError) as err:
+    with log_records(vp_app_log(jp_serverapp)) as log, pytest.raises(HTTPClientError) as err:
         await jp_fetch(*API, "runs", method="POST", body=json.dumps(small_case()),
                        headers={**NO_TOKEN, "Cookie": cookie})
     assert err.value.code == 403
     assert "xsrf" in json_error(err)["error"].lower()
-    assert any("refused POST" in r.getMessage() and "xsrf" in r.getMessage().lower() for r in caplog.records)
+    assert any("refused POST" in m and "xsrf" in m.lower() for m in log.messages())
 
 
 # -- 13. the origin rule matches whole origins, never a prefix or a suffix ----------------------------
