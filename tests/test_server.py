@@ -504,6 +504,41 @@ async def test_a_study_started_through_the_api_is_one_run_with_a_result_and_a_re
     assert '<section id="study">' in text and run_id in text and "uniform(0.03, 0.08)" in text
 
 
+async def test_deleting_a_study_in_progress_stops_it_and_keeps_nothing(jp_fetch, store_root) -> None:
+    def study(n: int) -> str:
+        return json.dumps({"study": "uncertainty", "case": small_case(), "n": n, "seed": 1,
+                           "inputs": {"diffuser.effluent_flow": ["uniform", 0.03, 0.08]}})
+
+    running = json.loads((await jp_fetch(*API, "studies", method="POST", body=study(5000))).body)["id"]
+    queued = json.loads((await jp_fetch(*API, "studies", method="POST", body=study(5000))).body)["id"]
+    deadline = time.monotonic() + 120
+    while True:                             # the first is under way, the second waits behind it
+        status = json.loads((await jp_fetch(*API, "runs", running)).body)
+        if status["status"] == "running" and status["progress"]["done"] > 0:
+            break
+        assert status["status"] in ("queued", "running") and time.monotonic() < deadline, status
+        await asyncio.sleep(0.05)
+    assert json.loads((await jp_fetch(*API, "runs", queued)).body)["status"] == "queued"
+    for run_id in (queued, running):
+        assert (await jp_fetch(*API, "runs", run_id, method="DELETE")).code == 204
+    for run_id in (queued, running):
+        deadline = time.monotonic() + 60
+        while True:                         # gone: not answered, not listed, nothing in the store
+            try:
+                await jp_fetch(*API, "runs", run_id)
+            except HTTPClientError as err:
+                assert err.code == 404
+                break
+            assert time.monotonic() < deadline, f"study {run_id} still answers after it was deleted"
+            await asyncio.sleep(0.1)
+    listed = [run["id"] for run in json.loads((await jp_fetch(*API, "runs")).body)["runs"]]
+    assert running not in listed and queued not in listed
+    assert not (store_root / running).exists() and not (store_root / queued).exists()
+    # the studies' workers were stopped, not lost: the next study runs
+    after = json.loads((await jp_fetch(*API, "studies", method="POST", body=study(4))).body)["id"]
+    assert (await wait_for(jp_fetch, after, timeout=120))["status"] == "succeeded"
+
+
 async def test_an_invalid_study_is_refused_naming_every_problem(jp_fetch) -> None:
     body = {"study": "uncertainty", "case": small_case(), "n": 5,
             "inputs": {"diffuser.nothing": ["normal", 1, 1], "diffuser.effluent_flow": ["normal", 1]}}

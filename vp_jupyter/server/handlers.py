@@ -665,7 +665,8 @@ class Run:
         if not (await self.access()).may_delete(status["owner"]):
             raise web.HTTPError(403, f"run {status['id']} belongs to {status['owner']}; only they may delete it")
         try:
-            self.app.runner.delete(status["id"])
+            if not jobs_of(self.app).delete(status["id"]):      # a study queued or running: stopped, not kept
+                self.app.runner.delete(status["id"])
         except RunNotFound:
             raise web.HTTPError(404, "no such run") from None
         self.set_status(204)

@@ -2,7 +2,9 @@
 background thread of the server — one study at a time, its members through `sweeps.run_cases` on the
 jobs' own local pool of worker processes (spawned, as the runner's) — and recorded in the store as one
 entry of kind "study", succeeded or failed. `shutdown()` (the server stopping) terminates that pool: a
-study in progress is recorded as cancelled, never left half-written. While it is queued or running its status is answered from here, in the
+study in progress is recorded as cancelled, never left half-written. `delete(id)` (`DELETE api/runs/<id>`)
+drops a queued study and stops a running one (its workers are terminated), which is then not stored at all,
+as a run deleted while it runs. While it is queued or running its status is answered from here, in the
 form of `Runner.status` (plus ``kind``); afterwards from the store like any run.
 
 The request body:
@@ -31,6 +33,10 @@ UNCERTAINTY_OPTIONS = ("n", "seed", "method", "target_dilution", "concentration_
 SENSITIVITY_OPTIONS = ("n", "seed", "method", "output")
 MAX_API_MEMBERS = 20_000
 SHUT_DOWN = "the server stopped before the study finished"
+
+
+class StudyDeleted(Exception):
+    """Raised in a study's progress callback once the study was deleted: it stops the members' plan."""
 
 
 @dataclass
@@ -91,6 +97,7 @@ class _Job:
     state: str = "queued"
     done: int = 0
     total: int = 0
+    deleted: bool = False
 
     def status(self) -> dict[str, Any]:
         from ..store import iso_time
@@ -134,6 +141,19 @@ class StudyJobs:
         with self._lock:
             return [job.status() for job in self._jobs.values()]
 
+    def delete(self, run_id: str) -> bool:
+        """Drop a queued study, stop a running one (nothing of it is stored); False when `run_id` is not a
+        study queued or running here."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is None:
+                return False
+            job.deleted = True
+            workers = self._workers if job.state == "running" else None
+        if workers is not None:             # one study runs at a time: these workers run only its members
+            workers.terminate()
+        return True
+
     def active_count(self, owner: str | None = None) -> int:
         with self._lock:
             return sum(1 for job in self._jobs.values() if owner is None or job.owner == owner)
@@ -160,9 +180,15 @@ class StudyJobs:
         from .run import sensitivity, uncertainty
         from .storage import save_study
 
-        job.started, job.state = time.time(), "running"
+        with self._lock:
+            if job.deleted:                 # deleted while it was queued
+                self._jobs.pop(job.id, None)
+                return
+            job.started, job.state = time.time(), "running"
 
         def progress(done: int, total: int) -> None:
+            if job.deleted:
+                raise StudyDeleted(job.id)
             job.done, job.total = done, total
 
         request = job.request
@@ -170,9 +196,13 @@ class StudyJobs:
         try:
             study = study_of(request.case, **request.arguments, executor=self._executor(), progress=progress,
                              store=False)
-            save_study(study, self.store, source=job.source, started=job.started, finished=time.time(),
-                       owner=job.owner, run_id=job.id)
+            if not job.deleted:
+                save_study(study, self.store, source=job.source, started=job.started, finished=time.time(),
+                           owner=job.owner, run_id=job.id)
         except Exception as error:          # recorded as a failed (or cancelled) study, never lost
+            if job.deleted:                 # stopped by `delete` (its workers were terminated): not kept
+                log.info("study %s was deleted while it ran", job.id)
+                return
             log.warning("study %s failed: %s", job.id, error)
             stopped = self._closed
             try:
@@ -185,6 +215,17 @@ class StudyJobs:
         finally:
             with self._lock:
                 self._jobs.pop(job.id, None)
+            if job.deleted:                 # deleted at any point while it was here: nothing of it stays
+                self._forget(job.id)
+
+
+    def _forget(self, run_id: str) -> None:
+        from ..store import RunNotFound
+
+        try:
+            self.store.delete(run_id)
+        except RunNotFound:
+            pass
 
 
 def jobs_of(app: Any) -> StudyJobs:
