@@ -504,7 +504,7 @@ async def test_a_study_started_through_the_api_is_one_run_with_a_result_and_a_re
     assert '<section id="study">' in text and run_id in text and "uniform(0.03, 0.08)" in text
 
 
-async def test_deleting_a_study_in_progress_stops_it_and_keeps_nothing(jp_fetch, store_root) -> None:
+async def test_deleting_a_study_in_progress_stops_it_and_keeps_nothing(jp_fetch, jp_serverapp, store_root) -> None:
     def study(n: int) -> str:
         return json.dumps({"study": "uncertainty", "case": small_case(), "n": n, "seed": 1,
                            "inputs": {"diffuser.effluent_flow": ["uniform", 0.03, 0.08]}})
@@ -519,6 +519,14 @@ async def test_deleting_a_study_in_progress_stops_it_and_keeps_nothing(jp_fetch,
         assert status["status"] in ("queued", "running") and time.monotonic() < deadline, status
         await asyncio.sleep(0.05)
     assert json.loads((await jp_fetch(*API, "runs", queued)).body)["status"] == "queued"
+    app = jp_serverapp.web_app.settings["vp_jupyter"]
+    app.max_concurrent_runs_per_user = 2    # studies count against the per-user limit of runs too
+    try:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*API, "runs", method="POST", body=json.dumps(small_case()))
+        assert err.value.code == 429 and "runs and studies" in json.loads(err.value.response.body)["error"]
+    finally:
+        app.max_concurrent_runs_per_user = 12
     for run_id in (queued, running):
         assert (await jp_fetch(*API, "runs", run_id, method="DELETE")).code == 204
     for run_id in (queued, running):

@@ -289,10 +289,13 @@ class HandlerCommon:
         return status
 
     def over_user_limit(self) -> bool:
-        return self.app.runner.active_count(self.owner) >= self.app.max_concurrent_runs_per_user
+        """This request's owner has max_concurrent_runs_per_user runs and studies queued or running."""
+        active = self.app.runner.active_count(self.owner) + jobs_of(self.app).active_count(self.owner)
+        return active >= self.app.max_concurrent_runs_per_user
 
     def user_limit_message(self) -> str:
-        return (f"Too many runs in progress for {self.owner} (the limit is {self.app.max_concurrent_runs_per_user}, "
+        return (f"Too many runs in progress for {self.owner} (runs and studies; the limit is "
+                f"{self.app.max_concurrent_runs_per_user}, "
                 "setting max_concurrent_runs_per_user); try again shortly.")
 
     def submit_run(self, case: Case, **kwargs: Any) -> str:
@@ -730,12 +733,10 @@ class Studies:
             return
         except ValidationBusy as err:
             raise web.HTTPError(503, str(err)) from None
-        jobs = jobs_of(self.app)
-        if jobs.active_count(self.owner) + self.app.runner.active_count(self.owner) >= \
-                self.app.max_concurrent_runs_per_user:
+        if self.over_user_limit():
             raise web.HTTPError(429, f"{self.owner} already has {self.app.max_concurrent_runs_per_user} runs "
                                      "or studies queued or running")
-        run_id = jobs.submit(request, owner=self.owner)
+        run_id = jobs_of(self.app).submit(request, owner=self.owner)
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "kind": "study", "links": run_links(self, run_id)}, 202)
 
