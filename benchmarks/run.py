@@ -3,16 +3,19 @@
     python benchmarks/run.py            every target
     python benchmarks/run.py engine     only the named ones (engine, cold, legacy, year, legacy-year, loop,
                                         first, vprun, sweep, limits, store)
+    python benchmarks/run.py engine --reference-port PATH      (or env VP_REFERENCE_PORT=PATH)
 
 Prints one line per target: name, measured value, target, PASS/FAIL. Needs ../shared/reference beside
 the repository for the reference cases (targets that need it say so and are skipped otherwise).
 
-The speed-ups are against the reference Python port's model time per case, REFERENCE_PORT_S_PER_CASE: the
-figure measured on this 2-core machine when the port was timed (README "Performance"); the port itself
-(GPL) is not part of this repository and is not run here.
+The speed-ups are against the reference Python port's model time per case. With --reference-port (a clone of
+github.com/sfei/Visual-Plumes-Models; GPL, not part of this repository) the port is timed on the same public
+reference cases in the same run (benchmarks/reference_port.py); without it the documented figure
+REFERENCE_PORT_S_PER_CASE is used (README "Performance") and the output says that the port was not run.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -31,9 +34,12 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 EXAMPLES = ROOT.parent / "shared" / "spec" / "examples"
 sys.path.insert(0, str(ROOT))
 
+import reference_port  # noqa: E402  (benchmarks/, beside this script)
+
 RESULTS: list[tuple[str, str, str, bool]] = []
 REFERENCE_PORT_S_PER_CASE = 0.16    # the reference port's model time per reference case (README "Performance")
 YEAR_CASES = 8760
+PORT: dict = {"path": None, "s_per_case": None}     # the port given on the command line, its time once measured
 
 
 def report(name: str, measured: str, target: str, ok: bool) -> None:
@@ -43,6 +49,37 @@ def report(name: str, measured: str, target: str, ok: bool) -> None:
 
 def skip(name: str, why: str) -> None:
     print(f"{name:<46} {'skipped':>22}   ({why})", flush=True)
+
+
+def reference_s_per_case() -> float:
+    """The reference port's median model time per public reference case: measured once in this run when the
+    port is given, else the documented REFERENCE_PORT_S_PER_CASE."""
+    if PORT["s_per_case"] is None:
+        PORT["s_per_case"] = REFERENCE_PORT_S_PER_CASE
+        if PORT["path"] is None:
+            print(f"  reference port: not run side by side (no --reference-port or {reference_port.ENV_VAR}); "
+                  f"speed-ups use the documented {REFERENCE_PORT_S_PER_CASE} s per case", flush=True)
+        elif not (REFERENCE / "cases").is_dir():
+            print(f"  reference port: not run (no reference cases at {REFERENCE}); speed-ups use the documented "
+                  f"{REFERENCE_PORT_S_PER_CASE} s per case", flush=True)
+        else:
+            print(f"  reference port: timing {PORT['path']} on the reference cases (a few minutes) ...", flush=True)
+            try:
+                results = reference_port.time_port(PORT["path"], sorted((REFERENCE / "cases").glob("*.json")))
+            except reference_port.ReferencePortError as err:
+                report("engine: reference port model time per case, median", "error", "(measured)", False)
+                print(f"  reference port: {err}; speed-ups use the documented {REFERENCE_PORT_S_PER_CASE} s per case",
+                      flush=True)
+                return PORT["s_per_case"]
+            PORT["s_per_case"] = statistics.median(map(reference_port.per_case_seconds, results.values()))
+            report("engine: reference port model time per case, median", f"{PORT['s_per_case'] * 1000:.0f} ms",
+                   "(measured)", True)
+            summary = REFERENCE / "golden" / "SUMMARY.json"
+            if summary.is_file():
+                compared, matching, worst = reference_port.golden_agreement(results, json.loads(summary.read_text()))
+                print(f"  reference port vs golden/SUMMARY.json: last plume rows of {matching}/{compared} case files "
+                      f"on the golden's steps and statuses, largest relative difference {worst:.1e}", flush=True)
+    return PORT["s_per_case"]
 
 
 def best_of(fn, repeats: int) -> float:
@@ -73,7 +110,7 @@ def engine() -> None:
         if path.stem == "trwtp":
             trwtp = seconds
     median_ms = statistics.median(per_case) * 1000.0
-    speedup = REFERENCE_PORT_S_PER_CASE * 1000.0 / median_ms
+    speedup = reference_s_per_case() * 1000.0 / median_ms
     report("engine: vp.run per reference case, median", f"{median_ms:.2f} ms ({speedup:.0f}x)", ">= 100x ref",
            speedup >= 100.0)
     if trwtp is not None:
@@ -215,7 +252,7 @@ def year_through_api(server: Server) -> None:
         time.sleep(0.25)
     seconds = time.perf_counter() - start
     ok = status["status"] == "succeeded"
-    speedup = REFERENCE_PORT_S_PER_CASE * YEAR_CASES / seconds
+    speedup = reference_s_per_case() * YEAR_CASES / seconds
     report("server: 8760 hourly cases via POST api/runs", f"{seconds:.1f} s ({speedup:.0f}x)", ">= 300x ref",
            ok and speedup >= 300.0)
     report("server: progress updates seen during that run", f"{len(progress_seen - {None})} values", ">= 3",
@@ -391,8 +428,18 @@ def limits() -> None:
 
 
 def main(argv: list[str]) -> int:
-    which = set(argv) or {"engine", "cold", "legacy", "year", "legacy-year", "loop", "first", "vprun", "sweep",
-                          "limits", "store"}
+    parser = argparse.ArgumentParser(description="Speed and memory targets of vp-jupyter.")
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="targets to run (default: all)")
+    parser.add_argument("--reference-port", metavar="PATH",
+                        help=f"folder of a clone of {reference_port.PORT_URL} to time side by side "
+                             f"(default: env {reference_port.ENV_VAR})")
+    args = parser.parse_args(argv)
+    try:
+        PORT["path"] = reference_port.port_path(args.reference_port)
+    except reference_port.ReferencePortError as err:
+        parser.error(str(err))
+    which = set(args.targets) or {"engine", "cold", "legacy", "year", "legacy-year", "loop", "first", "vprun",
+                                  "sweep", "limits", "store"}
     print(f"vp-jupyter benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if "engine" in which:
         engine()
