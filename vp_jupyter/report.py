@@ -8,6 +8,7 @@ The report is built in a local list of lines; nothing touches ``sys.stdout``.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -45,36 +46,57 @@ _FARFIELD_DIFFUSIVITY_LABELS = {
 
 def text_report(result: "Result") -> str:
     """The whole report as one string; every line ends with a newline."""
-    case_dict = result.case.to_dict()
-    lines = parameter_block(result.engine_cases[0].settings, case_dict, result.case.series_info())
+    case = result.case
+    case_dict = case.to_dict()
+    settings = result.engine_cases[0].settings
+    lines = parameter_block(settings, case_dict, case.series_info())
     lines.append("")
-    has_series = bool(result.case.series_info())
-    for number, (output, engine_case, start) in enumerate(
-            zip(result.outputs, result.engine_cases, result.case_times), start=1):
+    has_series = bool(case.series_info())
+    diffuser_tables = _Memo(lambda engine_case: diffuser_table(engine_case, case))
+    ambient_tables = _Memo(lambda item: _ambient_lines(case, *item))
+    plume_header, plume_rows = plume_tables(result.outputs, case)
+    farfield_spec = _farfield_columns(case, settings) if any(f.was_run for f in result.farfield_outputs) else []
+    for index, (output, engine_case, start) in enumerate(zip(result.outputs, result.engine_cases, result.case_times)):
+        number = index + 1
         lines += ["", RULE, f"Case {number} (+{start / 3600.0:.2f} hrs):", RULE]
         if has_series:
-            indices = ", ".join(str(row) for row in result.case.series_rows(number - 1))
+            indices = ", ".join(str(row) for row in case.series_rows(index))
             lines.append(f"Timeseries indices: {indices}")
         lines.append("")
-        lines += diffuser_table(engine_case, result.case)
+        lines += diffuser_tables(engine_case, _diffuser_key(engine_case))
         lines.append("")
-        lines += ambient_table(result.case, number - 1, engine_case.settings)
+        layers = case.layer_table(index)
+        lines += ambient_tables((layers, engine_case.settings), _ambient_key(layers, engine_case.settings))
         memos = list(output.memos) + ([output.error] if output.error else [])
         if memos:
             lines.append("")
             lines += memos
         lines.append("")
-        lines += plume_table(output, result.case)
+        lines += plume_header
+        lines += plume_rows[index]
         if output.postmemos:
             lines.append("")
             lines += output.postmemos
-        farfield = result.farfield_outputs[number - 1] if number <= len(result.farfield_outputs) else None
+        farfield = result.farfield_outputs[index] if index < len(result.farfield_outputs) else None
         if farfield is not None and farfield.was_run:
             lines += ["", *farfield.memos, ""]
-            lines += farfield_table(farfield, result.case, engine_case.settings)
+            lines += _farfield_lines(farfield, farfield_spec)
     if result.tidal.was_run:
         lines += ["", RULE, "", *result.tidal.memos]
     return "\n".join(lines) + "\n"
+
+
+class _Memo:
+    """`build(item)` remembered by a key of the item's values: the cases of a series often share a table."""
+
+    def __init__(self, build: Callable[[Any], list[str]]):
+        self.build, self.built = build, {}
+
+    def __call__(self, item: Any, key: Any) -> list[str]:
+        lines = self.built.get(key)
+        if lines is None:
+            lines = self.built[key] = self.build(item)
+        return lines
 
 
 # -- 1. parameter block ----------------------------------------------------------------------------
@@ -178,6 +200,17 @@ def _table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]
             *(line(*row) for row in rows)]
 
 
+_DIFFUSER_VALUES = ("diameter", "vertical_angle", "horizontal_angle", "offset_x", "offset_y", "num_ports",
+                    "port_spacing", "acute_mixing_zone", "isopleth", "depth", "effluent_flow", "salinity",
+                    "temperature", "concentration")
+
+
+def _diffuser_key(engine_case: EngineCase) -> tuple:
+    """Everything `diffuser_table` reads of a case but the case's units (one per report)."""
+    d = engine_case.diffuser
+    return tuple(getattr(d, name) for name in _DIFFUSER_VALUES)
+
+
 def diffuser_table(engine_case: EngineCase, case: Any) -> list[str]:
     """The one-row diffuser table in the case's units (legacy §5.3 / §5.5)."""
     from .units import from_si
@@ -219,6 +252,15 @@ def ambient_table(case: Any, index: int, settings: Settings) -> list[str]:
     Far-field speed and direction are left out of the text, as in Visual Plumes; the dispersion
     coefficient is shown when the Brooks far field is on.
     """
+    return _ambient_lines(case, case.layer_table(index), settings)
+
+
+def _ambient_key(layers: Sequence[dict[str, float]], settings: Settings) -> tuple:
+    """Everything `_ambient_lines` reads of a case but the case's units (one per report)."""
+    return (settings.brooks_far_field, settings.at_equilibrium, *(tuple(layer.items()) for layer in layers))
+
+
+def _ambient_lines(case: Any, layers: Sequence[dict[str, float]], settings: Settings) -> list[str]:
     from .units import to_si
 
     units = case.ambient_units
@@ -232,7 +274,7 @@ def ambient_table(case: Any, index: int, settings: Settings) -> list[str]:
     columns.append(("Density", "sigmaT", 8))
 
     rows = []
-    for layer in case.layer_table(index):
+    for layer in layers:
         temperature = to_si(layer["temperature"], units["temperature"])
         salinity = to_si(layer["salinity"], units["salinity"], temperature_c=temperature)
         depth_m = to_si(layer["depth"], units["z"])
@@ -243,79 +285,96 @@ def ambient_table(case: Any, index: int, settings: Settings) -> list[str]:
     return _table(columns, rows)
 
 
-def _plume_columns(case: Any) -> list[tuple[str, str, str, int, Callable[[float], str], Callable]]:
-    """The 14 legacy plume columns: (label, engine column, unit label, width, formatter, SI -> shown)."""
+def _joined(outputs: Sequence[CaseOutput], name: str) -> list[float]:
+    """Column `name` of all `outputs`, one after the other."""
+    return list(itertools.chain.from_iterable(output.columns[name] for output in outputs))
+
+
+def _shown(values: Sequence[float], convert: Callable[[float], float]) -> list[float]:
+    """`convert` of each finite value; a non-finite one becomes NaN (printed "nan", whatever `convert` would give)."""
+    return [convert(value) if math.isfinite(value) else math.nan for value in values]
+
+
+def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[Sequence[CaseOutput]], list[float]]]]:
+    """The 14 legacy plume columns: (label, engine column, unit label, width, format spec, outputs -> the shown
+    values of the column over the rows of all outputs joined, NaN where the SI value is not finite)."""
+    import numpy as np
+
     from .units import from_si, parse_unit
 
     diffuser, ambient = case.diffuser_units, case.ambient_units
     feet = parse_unit("ft", "length")
 
-    def unit_converter(unit: "Unit", prefix: str = "") -> Callable:
+    def scaled(column: str, factor: float, offset: float = 0.0) -> Callable[[Sequence[CaseOutput]], list[float]]:
+        def shown(outputs: Sequence[CaseOutput]) -> list[float]:
+            values = np.array(_joined(outputs, column), dtype=float)
+            result = values * factor if factor != 1.0 else values.copy()
+            if offset:
+                result -= offset
+            result[~np.isfinite(values)] = np.nan
+            return result.tolist()
+        return shown
+
+    def converted(column: str, unit: "Unit", prefix: str = "") -> Callable[[Sequence[CaseOutput]], list[float]]:
         if unit.rule == "factor" and unit.kind != "angle":      # what from_si does, without its dispatch
-            factor = unit.factor
-            return lambda value, row: value * factor
+            return scaled(column, unit.factor)
 
-        def convert(value: float, row: dict[str, float]) -> float:
-            return from_si(value, unit, temperature_c=row[prefix + "temperature"],
-                           salinity_psu=row[prefix + "salinity"], depth_m=row["depth"])
-        return convert
-
-    def sigma_t(value: float, row: dict[str, float]) -> float:
-        return value - 1000.0
-
-    def same(value: float, row: dict[str, float]) -> float:
-        return value
+        def shown(outputs: Sequence[CaseOutput]) -> list[float]:
+            context = zip(_joined(outputs, prefix + "temperature"), _joined(outputs, prefix + "salinity"),
+                          _joined(outputs, "depth"))
+            return [from_si(value, unit, temperature_c=t, salinity_psu=s, depth_m=d) if math.isfinite(value)
+                    else math.nan for value, (t, s, d) in zip(_joined(outputs, column), context)]
+        return shown
 
     radians = diffuser["vertical_angle"].label in ("rad", "s-rad")
     angle_unit = "rad" if radians else "deg"
 
-    def vertical_angle(value: float, row: dict[str, float]) -> float:
-        return math.radians(value) if radians else value
-
-    def fixed(decimals: int, thousands: bool = False) -> Callable[[float], str]:
-        spec = f"{',' if thousands else ''}.{decimals}f"
-        return lambda value: format(value, spec)
+    def vertical_angle(outputs: Sequence[CaseOutput]) -> list[float]:
+        return _shown(_joined(outputs, "vertical_angle"), math.radians if radians else float)
 
     return [
-        ("Depth", "depth", diffuser["depth"].label, 9, fixed(3, True), unit_converter(diffuser["depth"])),
-        ("Width", "diameter", diffuser["diameter"].label, 9, fixed(4, True), unit_converter(diffuser["diameter"])),
-        ("V-angle", "vertical_angle", angle_unit, 8, fixed(3), vertical_angle),
-        ("Salinity", "salinity", ambient["salinity"].label, 9, fixed(2), unit_converter(ambient["salinity"])),
-        ("Temp.", "temperature", ambient["temperature"].label, 9, fixed(2), unit_converter(ambient["temperature"])),
-        ("Pollutant", "concentration", diffuser["concentration"].label, 9, fixed(3),
-         unit_converter(diffuser["concentration"])),
-        ("Density", "density", "sigmaT", 9, fixed(4), sigma_t),
-        ("Amb-den", "ambient_density", "sigmaT", 9, fixed(4), sigma_t),
-        ("Amb-cur", "ambient_current_speed", ambient["current_speed"].label, 9, fixed(3),
-         unit_converter(ambient["current_speed"], "ambient_")),
-        ("Velocity", "velocity", "m/s", 9, fixed(3), same),
-        ("Dilution", "dilution", "", 9, fixed(3, True), same),
-        ("X-pos", "x", "ft", 9, fixed(3, True), unit_converter(feet)),
-        ("Y-pos", "y", "ft", 9, fixed(3, True), unit_converter(feet)),
-        ("Iso diameter", "iso_diameter", diffuser["diameter"].label, 9, fixed(3, True),
-         unit_converter(diffuser["diameter"])),
+        ("Depth", "depth", diffuser["depth"].label, 9, ",.3f", converted("depth", diffuser["depth"])),
+        ("Width", "diameter", diffuser["diameter"].label, 9, ",.4f", converted("diameter", diffuser["diameter"])),
+        ("V-angle", "vertical_angle", angle_unit, 8, ".3f", vertical_angle),
+        ("Salinity", "salinity", ambient["salinity"].label, 9, ".2f", converted("salinity", ambient["salinity"])),
+        ("Temp.", "temperature", ambient["temperature"].label, 9, ".2f",
+         converted("temperature", ambient["temperature"])),
+        ("Pollutant", "concentration", diffuser["concentration"].label, 9, ".3f",
+         converted("concentration", diffuser["concentration"])),
+        ("Density", "density", "sigmaT", 9, ".4f", scaled("density", 1.0, 1000.0)),
+        ("Amb-den", "ambient_density", "sigmaT", 9, ".4f", scaled("ambient_density", 1.0, 1000.0)),
+        ("Amb-cur", "ambient_current_speed", ambient["current_speed"].label, 9, ".3f",
+         converted("ambient_current_speed", ambient["current_speed"], "ambient_")),
+        ("Velocity", "velocity", "m/s", 9, ".3f", scaled("velocity", 1.0)),
+        ("Dilution", "dilution", "", 9, ",.3f", scaled("dilution", 1.0)),
+        ("X-pos", "x", "ft", 9, ",.3f", converted("x", feet)),
+        ("Y-pos", "y", "ft", 9, ",.3f", converted("y", feet)),
+        ("Iso diameter", "iso_diameter", diffuser["diameter"].label, 9, ",.3f",
+         converted("iso_diameter", diffuser["diameter"])),
     ]
 
 
-def plume_table(output: CaseOutput, case: Any) -> list[str]:
-    """The legacy 14-column plume table; every row ends in ``;  `` and the status text."""
+def plume_tables(outputs: Sequence[CaseOutput], case: Any) -> tuple[list[str], list[list[str]]]:
+    """The header lines of the legacy 14-column plume table and, per output, its row lines (each ends in ``;  ``
+    and the status text). Formatted a column at a time over the rows of all outputs joined, one format call
+    per row."""
     spec = _plume_columns(case)
-    columns = [("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec]
-    rows = []
-    # the columns the cells and their unit conversions read (not all of the engine's)
-    needed = {name for _, name, _, _, _, _ in spec} | {"depth", "temperature", "salinity", "ambient_temperature",
-                                                         "ambient_salinity"}
-    columns_needed = [(name, output.columns[name]) for name in needed if name in output.columns]
-    for i, step in enumerate(output.steps):
-        row = {name: values[i] for name, values in columns_needed}
-        cells = [str(step)]
-        for _, name, _, _, formatter, convert in spec:
-            value = row[name]
-            cells.append(formatter(convert(value, row)) if math.isfinite(value) else "nan")
-        rows.append(cells)
-    header, units, *body = _table(columns, rows)
-    statuses = output.statuses
-    return [header, units, *(f"{line};  {status}" for line, status in zip(body, statuses))]
+    header = _table([("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec], [])
+    row = " ".join(["{:>5}"] + [f"{{:>{width}{fmt}}}" for _, _, _, width, fmt, _ in spec]) + ";  {}"
+    steps = list(itertools.chain.from_iterable(output.steps for output in outputs))
+    statuses = list(itertools.chain.from_iterable(output.statuses for output in outputs))
+    lines = list(map(row.format, steps, *(shown(outputs) for *_, shown in spec), statuses))
+    per_output, start = [], 0
+    for output in outputs:
+        per_output.append(lines[start:start + len(output.steps)])
+        start += len(output.steps)
+    return header, per_output
+
+
+def plume_table(output: CaseOutput, case: Any) -> list[str]:
+    """The legacy 14-column plume table of one output; every row ends in ``;  `` and the status text."""
+    header, (rows,) = plume_tables([output], case)
+    return header + rows
 
 
 # -- 3. Brooks far field ---------------------------------------------------------------------------
@@ -366,14 +425,13 @@ def farfield_table(farfield: FarFieldOutput, case: Any, settings: Settings) -> l
     label (+1 but for the first column), at least its variable's minimum width; values carry thousands
     separators.
     """
-    spec = _farfield_columns(case, settings)
+    return _farfield_lines(farfield, _farfield_columns(case, settings))
+
+
+def _farfield_lines(farfield: FarFieldOutput,
+                    spec: Sequence[tuple[str, str, str, int, int, Callable[[float], float]]]) -> list[str]:
     columns = [(label, unit, max(minimum, max(6, len(label)) + (index > 0)))
                for index, (label, _, unit, minimum, _, _) in enumerate(spec)]
-    rows = []
-    for i in range(len(farfield.steps)):
-        cells = []
-        for _, name, _, _, decimals, convert in spec:
-            value = farfield.columns[name][i]
-            cells.append(format(convert(value), f",.{decimals}f") if math.isfinite(value) else "nan")
-        rows.append(cells)
-    return _table(columns, rows)
+    shown = [[format(convert(value), f",.{decimals}f") if math.isfinite(value) else "nan"
+              for value in farfield.columns[name][:len(farfield.steps)]] for _, name, _, _, decimals, convert in spec]
+    return _table(columns, list(zip(*shown)))

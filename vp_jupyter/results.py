@@ -163,10 +163,11 @@ class Result:
             self._engine_cases = list(self.case.engine_cases())
         return self._engine_cases
 
-    @property
-    def case_times(self) -> list[float]:
-        """Start time of every case in seconds (0 without a time series; spec §12)."""
-        return list(self.case.case_times)
+    @cached_property
+    def case_times(self) -> tuple[float, ...]:
+        """Start time of every case in seconds (0 without a time series; spec §12); read once from the case
+        (reports index it once per case)."""
+        return tuple(self.case.case_times)
 
     @property
     def memos(self) -> dict[int, list[str]]:
