@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .engine.seawater import density
@@ -200,15 +201,14 @@ def _table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]
             *(line(*row) for row in rows)]
 
 
-_DIFFUSER_VALUES = ("diameter", "vertical_angle", "horizontal_angle", "offset_x", "offset_y", "num_ports",
+_DIFFUSER_VALUES = operator.attrgetter("diameter", "vertical_angle", "horizontal_angle", "offset_x", "offset_y", "num_ports",
                     "port_spacing", "acute_mixing_zone", "isopleth", "depth", "effluent_flow", "salinity",
                     "temperature", "concentration")
 
 
 def _diffuser_key(engine_case: EngineCase) -> tuple:
     """Everything `diffuser_table` reads of a case but the case's units (one per report)."""
-    d = engine_case.diffuser
-    return tuple(getattr(d, name) for name in _DIFFUSER_VALUES)
+    return _DIFFUSER_VALUES(engine_case.diffuser)
 
 
 def diffuser_table(engine_case: EngineCase, case: Any) -> list[str]:
@@ -285,9 +285,12 @@ def _ambient_lines(case: Any, layers: Sequence[dict[str, float]], settings: Sett
     return _table(columns, rows)
 
 
+_COLUMNS_OF = operator.attrgetter("columns")
+
+
 def _joined(outputs: Sequence[CaseOutput], name: str) -> list[float]:
     """Column `name` of all `outputs`, one after the other."""
-    return list(itertools.chain.from_iterable(output.columns[name] for output in outputs))
+    return list(itertools.chain.from_iterable(map(operator.itemgetter(name), map(_COLUMNS_OF, outputs))))
 
 
 def _shown(values: Sequence[float], convert: Callable[[float], float]) -> list[float]:
@@ -298,26 +301,26 @@ def _shown(values: Sequence[float], convert: Callable[[float], float]) -> list[f
 def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[Sequence[CaseOutput]], list[float]]]]:
     """The 14 legacy plume columns: (label, engine column, unit label, width, format spec, outputs -> the shown
     values of the column over the rows of all outputs joined, NaN where the SI value is not finite)."""
-    import numpy as np
-
     from .units import from_si, parse_unit
 
     diffuser, ambient = case.diffuser_units, case.ambient_units
     feet = parse_unit("ft", "length")
 
-    def scaled(column: str, factor: float, offset: float = 0.0) -> Callable[[Sequence[CaseOutput]], list[float]]:
+    def scaled(column: str, factor: float, minus: float = 0.0) -> Callable[[Sequence[CaseOutput]], list[float]]:
         def shown(outputs: Sequence[CaseOutput]) -> list[float]:
-            values = np.array(_joined(outputs, column), dtype=float)
-            result = values * factor if factor != 1.0 else values.copy()
-            if offset:
-                result -= offset
-            result[~np.isfinite(values)] = np.nan
-            return result.tolist()
+            values = _joined(outputs, column)
+            if not math.isfinite(sum(values)):        # a finite sum: every value is finite
+                return _shown(values, lambda value: value * factor - minus)
+            if minus:
+                return [value * factor - minus for value in values]
+            return values if factor == 1.0 else [value * factor for value in values]
         return shown
 
     def converted(column: str, unit: "Unit", prefix: str = "") -> Callable[[Sequence[CaseOutput]], list[float]]:
         if unit.rule == "factor" and unit.kind != "angle":      # what from_si does, without its dispatch
             return scaled(column, unit.factor)
+        if unit.rule == "celsius":
+            return scaled(column, 1.0)
 
         def shown(outputs: Sequence[CaseOutput]) -> list[float]:
             context = zip(_joined(outputs, prefix + "temperature"), _joined(outputs, prefix + "salinity"),
@@ -356,14 +359,24 @@ def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[S
 
 def plume_tables(outputs: Sequence[CaseOutput], case: Any) -> tuple[list[str], list[list[str]]]:
     """The header lines of the legacy 14-column plume table and, per output, its row lines (each ends in ``;  ``
-    and the status text). Formatted a column at a time over the rows of all outputs joined, one format call
-    per row."""
+    and the status text). Formatted a column at a time over the rows of all outputs joined, one ``%`` per row:
+    ``%9.3f`` prints what ``{:>9.3f}`` does; a thousands-separated column is printed by ``format`` first unless
+    none of its values reaches 999."""
     spec = _plume_columns(case)
     header = _table([("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec], [])
-    row = " ".join(["{:>5}"] + [f"{{:>{width}{fmt}}}" for _, _, _, width, fmt, _ in spec]) + ";  {}"
-    steps = list(itertools.chain.from_iterable(output.steps for output in outputs))
-    statuses = list(itertools.chain.from_iterable(output.statuses for output in outputs))
-    lines = list(map(row.format, steps, *(shown(outputs) for *_, shown in spec), statuses))
+    cells, columns = ["%5s"], []
+    for *_, width, fmt, shown in spec:
+        values = shown(outputs)
+        if "," in fmt and any(abs(value) >= 999.0 for value in values):
+            columns.append([format(value, fmt) for value in values])
+            cells.append(f"%{width}s")
+        else:
+            columns.append(values)
+            cells.append(f"%{width}{fmt.lstrip(',')}")
+    row = " ".join(cells) + ";  %s"
+    steps = list(itertools.chain.from_iterable(map(operator.attrgetter("steps"), outputs)))
+    statuses = list(itertools.chain.from_iterable(map(operator.attrgetter("statuses"), outputs)))
+    lines = list(map(row.__mod__, zip(steps, *columns, statuses)))
     per_output, start = [], 0
     for output in outputs:
         per_output.append(lines[start:start + len(output.steps)])

@@ -147,19 +147,31 @@ def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable
 
     def to(unit: "u.Unit", column: str, temperature: str = "temperature") -> Callable[[Mapping], list]:
         if unit.rule == "factor" and unit.kind != "angle":     # the bulk of the values: one multiply each
-            factor = unit.factor
-            return lambda columns: [x if math.isfinite(x) else None for x in (v * factor for v in columns[column])]
+            return lambda columns: _scaled(columns[column], unit.factor)
+        if unit.rule == "celsius":                              # from_si returns the value
+            return lambda columns: _scaled(columns[column], 1.0)
+        if unit.rule == "sigma_t" and unit.kind == "density":   # from_si subtracts 1000
+            return lambda columns: _scaled(columns[column], 1.0, 1000.0)
         return lambda columns: [_convert(v, unit, temperature_c=t)
                                 for v, t in zip(columns[column], columns[temperature])]
 
-    def each(shown: Callable[[float], Any], column: str) -> Callable[[Mapping], list]:
-        return lambda columns: [shown(v) for v in columns[column]]
+    def finite(column: str) -> Callable[[Mapping], list]:
+        return lambda columns: _finite_values(columns[column])
+
+    radians = d["vertical_angle"].label in ("rad", "s-rad")
+
+    def vertical_angle(columns: Mapping[str, Sequence[float]]) -> list:
+        # _signed_angle without a call per value
+        if radians:
+            return [math.radians((v + 180.0) % 360.0 - 180.0) if math.isfinite(v) else None
+                    for v in columns["vertical_angle"]]
+        return [(v + 180.0) % 360.0 - 180.0 if math.isfinite(v) else None for v in columns["vertical_angle"]]
 
     return [
         ("Depth", "element", "depth", "depth", d["depth"], to(d["depth"], "depth")),
         ("Width", "element", "diameter", "diameter", d["diameter"], to(d["diameter"], "diameter")),
         ("V-angle", "element", "vertical_angle", "vertical_angle", d["vertical_angle"],
-         each(lambda v: _signed_angle(v, d["vertical_angle"]), "vertical_angle")),
+         vertical_angle),
         ("Salinity", "element", "salinity", "salinity", a["salinity"], to(a["salinity"], "salinity")),
         ("Temp.", "element", "temperature", "temperature", a["temperature"], to(a["temperature"], "temperature")),
         ("Pollutant", "element", "concentration", "concentration", d["concentration"],
@@ -168,12 +180,25 @@ def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable
         ("Amb-den", "ambient", "density", "ambient_density", _SIGMA_T, to(_SIGMA_T, "ambient_density")),
         ("Amb-cur", "ambient", "current_speed", "ambient_current_speed", a["current_speed"],
          to(a["current_speed"], "ambient_current_speed", "ambient_temperature")),
-        ("Velocity", "element", "speed", "velocity", u.si_unit("speed"), each(_finite, "velocity")),
-        ("Dilution", "element", "dilution", "dilution", _UNITLESS, each(_finite, "dilution")),
+        ("Velocity", "element", "speed", "velocity", u.si_unit("speed"), finite("velocity")),
+        ("Dilution", "element", "dilution", "dilution", _UNITLESS, finite("dilution")),
         ("X-pos", "element", "x_displacement", "x", _FEET, to(_FEET, "x")),
         ("Y-pos", "element", "y_displacement", "y", _FEET, to(_FEET, "y")),
         ("Iso diameter", "model", "iso_diameter", "iso_diameter", d["diameter"], to(d["diameter"], "iso_diameter")),
     ]
+
+
+def _scaled(values: Sequence[float], factor: float, minus: float = 0.0) -> list:
+    """`value * factor - minus` of each value, None where that is not finite."""
+    shown = [value * factor - minus for value in values] if minus else [value * factor for value in values]
+    if math.isfinite(sum(shown)):       # a finite sum: every value is finite
+        return shown
+    return [_finite(value) for value in shown]
+
+
+def _finite_values(values: Sequence[Any]) -> list:
+    """`_finite` of each value; the values themselves when all are finite."""
+    return list(values) if math.isfinite(sum(values)) else [_finite(value) for value in values]
 
 
 def _rows(output: "CaseOutput") -> list[dict[str, float]]:
@@ -342,13 +367,17 @@ def _graphs(result: "Result", ambient: Mapping[str, Any]) -> dict[str, Any]:
                                 _point(x(source_x + reach * math.cos(heading)),
                                        x(source_y + reach * math.sin(heading)))]
     for number, output in enumerate(result.outputs, start=1):
-        rows = _rows(output)
-        last = rows[-1] if rows else None
-        at_mz = next((row for row, status in zip(rows, output.statuses) if "MZ dis" in status), None)
-        series["enddilution"].append([number, _finite(last["dilution"]) if last else None])
-        series["concentration"].append([number, _convert(last["concentration"], conc_unit) if last else None])
-        series["mzdilution"].append([number, _finite(at_mz["dilution"]) if at_mz else None])
-        series["mzconcentration"].append([number, _convert(at_mz["concentration"], conc_unit) if at_mz else None])
+        count = len(output.steps)
+        last = count - 1 if count else None
+        at_mz = (next((i for i, status in zip(range(count), output.statuses) if "MZ dis" in status), None)
+                 if "MZ dis" in "\0".join(output.statuses) else None)
+        dilution, concentration = output.columns["dilution"], output.columns["concentration"]
+        series["enddilution"].append([number, _finite(dilution[last]) if last is not None else None])
+        series["concentration"].append([number, _convert(concentration[last], conc_unit)
+                                        if last is not None else None])
+        series["mzdilution"].append([number, _finite(dilution[at_mz]) if at_mz is not None else None])
+        series["mzconcentration"].append([number, _convert(concentration[at_mz], conc_unit)
+                                          if at_mz is not None else None])
 
     distance_origin, depth = _axis(x_unit, "Distance from Origin"), _axis(z_unit, "Depth")
     plan_x, plan_y = _axis(x_unit, "West-East"), _axis(x_unit, "South-North")
