@@ -45,8 +45,9 @@ _FARFIELD_DIFFUSIVITY_LABELS = {
 }
 
 
-def text_report(result: "Result") -> str:
-    """The whole report as one string; every line ends with a newline."""
+def text_report(result: "Result", columns: "JoinedColumns | None" = None) -> str:
+    """The whole report as one string; every line ends with a newline. `columns`: the joined columns of the
+    result's outputs if the caller has them."""
     case = result.case
     case_dict = case.to_dict()
     settings = result.engine_cases[0].settings
@@ -55,13 +56,13 @@ def text_report(result: "Result") -> str:
     has_series = bool(case.series_info())
     diffuser_tables = _Memo(lambda engine_case: diffuser_table(engine_case, case))
     ambient_tables = _Memo(lambda item: _ambient_lines(case, *item))
-    plume_header, plume_rows = plume_tables(result.outputs, case)
+    plume_header, plume_rows = plume_tables(result.outputs, case, columns)
     farfield_spec = _farfield_columns(case, settings) if any(f.was_run for f in result.farfield_outputs) else []
     for index, (output, engine_case, start) in enumerate(zip(result.outputs, result.engine_cases, result.case_times)):
         number = index + 1
         lines += ["", RULE, f"Case {number} (+{start / 3600.0:.2f} hrs):", RULE]
         if has_series:
-            indices = ", ".join(str(row) for row in case.series_rows(index))
+            indices = ", ".join(map(str, case.series_rows(index)))
             lines.append(f"Timeseries indices: {indices}")
         lines.append("")
         lines += diffuser_tables(engine_case, _diffuser_key(engine_case))
@@ -288,9 +289,18 @@ def _ambient_lines(case: Any, layers: Sequence[dict[str, float]], settings: Sett
 _COLUMNS_OF = operator.attrgetter("columns")
 
 
-def _joined(outputs: Sequence[CaseOutput], name: str) -> list[float]:
-    """Column `name` of all `outputs`, one after the other."""
-    return list(itertools.chain.from_iterable(map(operator.itemgetter(name), map(_COLUMNS_OF, outputs))))
+class JoinedColumns(dict):
+    """The engine columns of several outputs, each joined (the rows of one output after the other) when first
+    read: ``columns[name]``. Shared by the tables built from the same outputs; the lists are not to be changed."""
+
+    def __init__(self, outputs: Sequence[CaseOutput]):
+        super().__init__()
+        self.outputs = outputs
+
+    def __missing__(self, name: str) -> list[float]:
+        values = self[name] = list(itertools.chain.from_iterable(map(operator.itemgetter(name),
+                                                                     map(_COLUMNS_OF, self.outputs))))
+        return values
 
 
 def _shown(values: Sequence[float], convert: Callable[[float], float]) -> list[float]:
@@ -298,7 +308,7 @@ def _shown(values: Sequence[float], convert: Callable[[float], float]) -> list[f
     return [convert(value) if math.isfinite(value) else math.nan for value in values]
 
 
-def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[Sequence[CaseOutput]], list[float]]]]:
+def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[JoinedColumns], list[float]]]]:
     """The 14 legacy plume columns: (label, engine column, unit label, width, format spec, outputs -> the shown
     values of the column over the rows of all outputs joined, NaN where the SI value is not finite)."""
     from .units import from_si, parse_unit
@@ -306,9 +316,9 @@ def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[S
     diffuser, ambient = case.diffuser_units, case.ambient_units
     feet = parse_unit("ft", "length")
 
-    def scaled(column: str, factor: float, minus: float = 0.0) -> Callable[[Sequence[CaseOutput]], list[float]]:
-        def shown(outputs: Sequence[CaseOutput]) -> list[float]:
-            values = _joined(outputs, column)
+    def scaled(column: str, factor: float, minus: float = 0.0) -> Callable[[JoinedColumns], list[float]]:
+        def shown(columns: JoinedColumns) -> list[float]:
+            values = columns[column]
             if not math.isfinite(sum(values)):        # a finite sum: every value is finite
                 return _shown(values, lambda value: value * factor - minus)
             if minus:
@@ -316,24 +326,23 @@ def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[S
             return values if factor == 1.0 else [value * factor for value in values]
         return shown
 
-    def converted(column: str, unit: "Unit", prefix: str = "") -> Callable[[Sequence[CaseOutput]], list[float]]:
+    def converted(column: str, unit: "Unit", prefix: str = "") -> Callable[[JoinedColumns], list[float]]:
         if unit.rule == "factor" and unit.kind != "angle":      # what from_si does, without its dispatch
             return scaled(column, unit.factor)
         if unit.rule == "celsius":
             return scaled(column, 1.0)
 
-        def shown(outputs: Sequence[CaseOutput]) -> list[float]:
-            context = zip(_joined(outputs, prefix + "temperature"), _joined(outputs, prefix + "salinity"),
-                          _joined(outputs, "depth"))
+        def shown(columns: JoinedColumns) -> list[float]:
+            context = zip(columns[prefix + "temperature"], columns[prefix + "salinity"], columns["depth"])
             return [from_si(value, unit, temperature_c=t, salinity_psu=s, depth_m=d) if math.isfinite(value)
-                    else math.nan for value, (t, s, d) in zip(_joined(outputs, column), context)]
+                    else math.nan for value, (t, s, d) in zip(columns[column], context)]
         return shown
 
     radians = diffuser["vertical_angle"].label in ("rad", "s-rad")
     angle_unit = "rad" if radians else "deg"
 
-    def vertical_angle(outputs: Sequence[CaseOutput]) -> list[float]:
-        return _shown(_joined(outputs, "vertical_angle"), math.radians if radians else float)
+    def vertical_angle(columns: JoinedColumns) -> list[float]:
+        return _shown(columns["vertical_angle"], math.radians if radians else float)
 
     return [
         ("Depth", "depth", diffuser["depth"].label, 9, ",.3f", converted("depth", diffuser["depth"])),
@@ -357,31 +366,40 @@ def _plume_columns(case: Any) -> list[tuple[str, str, str, int, str, Callable[[S
     ]
 
 
-def plume_tables(outputs: Sequence[CaseOutput], case: Any) -> tuple[list[str], list[list[str]]]:
+def plume_tables(outputs: Sequence[CaseOutput], case: Any,
+                 columns: "JoinedColumns | None" = None) -> tuple[list[str], list[list[str]]]:
     """The header lines of the legacy 14-column plume table and, per output, its row lines (each ends in ``;  ``
     and the status text). Formatted a column at a time over the rows of all outputs joined, one ``%`` per row:
     ``%9.3f`` prints what ``{:>9.3f}`` does; a thousands-separated column is printed by ``format`` first unless
-    none of its values reaches 999."""
+    none of its values reaches 999. `columns`: the joined columns of `outputs` if the caller has them."""
     spec = _plume_columns(case)
     header = _table([("Step", "", 5)] + [(label, unit, width) for label, _, unit, width, _, _ in spec], [])
-    cells, columns = ["%5s"], []
+    joined = JoinedColumns(outputs) if columns is None else columns
+    cells, shown_columns = ["%5s"], []
     for *_, width, fmt, shown in spec:
-        values = shown(outputs)
-        if "," in fmt and any(abs(value) >= 999.0 for value in values):
-            columns.append([format(value, fmt) for value in values])
+        values = shown(joined)
+        if "," in fmt and _reaches(values, 999.0):
+            shown_columns.append([format(value, fmt) for value in values])
             cells.append(f"%{width}s")
         else:
-            columns.append(values)
+            shown_columns.append(values)
             cells.append(f"%{width}{fmt.lstrip(',')}")
     row = " ".join(cells) + ";  %s"
     steps = list(itertools.chain.from_iterable(map(operator.attrgetter("steps"), outputs)))
     statuses = list(itertools.chain.from_iterable(map(operator.attrgetter("statuses"), outputs)))
-    lines = list(map(row.__mod__, zip(steps, *columns, statuses)))
+    lines = list(map(row.__mod__, zip(steps, *shown_columns, statuses)))
     per_output, start = [], 0
     for output in outputs:
         per_output.append(lines[start:start + len(output.steps)])
         start += len(output.steps)
     return header, per_output
+
+
+def _reaches(values: Sequence[float], size: float) -> bool:
+    """Whether the magnitude of a value is `size` or more (NaN is not)."""
+    if math.isfinite(sum(values)):        # no NaN: min and max are the extremes
+        return bool(values) and (max(values) >= size or min(values) <= -size)
+    return any(abs(value) >= size for value in values)
 
 
 def plume_table(output: CaseOutput, case: Any) -> list[str]:

@@ -3,14 +3,17 @@
 report) and its double-encoded success body (Q4)."""
 from __future__ import annotations
 
-import itertools
+import contextlib
+import gc
 import json
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+import operator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from .. import units as u
 from ..engine.seawater import density
 from ..inputs import Case
+from ..report import JoinedColumns, parameter_block, text_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.types import CaseOutput
@@ -100,18 +103,23 @@ def diffuser_block(result: "Result") -> dict[str, Any]:
     several = engine_cases[0].diffuser.num_ports > 1
     columns = [(n, label) for n, label in _DIFFUSER_COLUMNS if n != "port_spacing" or several]
     headers = [_header(n, label, _UNITLESS if n == "num_ports" else units[n]) for n, label in columns]
+    values = operator.attrgetter(*(name for name, _ in columns), "temperature")
+    built: dict[tuple, list[Any]] = {}        # the cases of a series often share a diffuser
     outputs = []
     for engine_case in engine_cases:
         d = engine_case.diffuser
-        row: list[Any] = []
-        for name, _ in columns:
-            if name == "num_ports":
-                row.append(int(d.num_ports))
-            elif name == "vertical_angle":
-                row.append(_signed_angle(d.vertical_angle, units[name]))
-            else:
-                row.append(_convert(getattr(d, name), units[name], temperature_c=d.temperature))
-        outputs.append(row)
+        key = values(d)
+        row = built.get(key)
+        if row is None:
+            row = built[key] = []
+            for name, _ in columns:
+                if name == "num_ports":
+                    row.append(int(d.num_ports))
+                elif name == "vertical_angle":
+                    row.append(_signed_angle(d.vertical_angle, units[name]))
+                else:
+                    row.append(_convert(getattr(d, name), units[name], temperature_c=d.temperature))
+        outputs.append(list(row))
     return {"headers": headers, "outputs": outputs}
 
 
@@ -123,21 +131,31 @@ def ambient_block(result: "Result") -> dict[str, Any]:
     headers = [_header("depth", "Depth", units["z"])]
     headers += [_header(n, label, units[n]) for n, label in columns]
     headers.append(_header("density", "Density", _SIGMA_T))
+    built: dict[tuple, list[list[Any]]] = {}      # the cases of a series often share their layers
     outputs = []
     for index, engine_case in enumerate(result.engine_cases):
-        levels = []
-        for layer in case.layer_table(index):
-            row = [_finite(layer["depth"])] + [_finite(layer[n]) for n, _ in columns]
-            try:       # density as the ambient table of the text report computes it (sigmaT)
-                temperature = u.to_si(layer["temperature"], units["temperature"])
-                salinity = u.to_si(layer["salinity"], units["salinity"], temperature_c=temperature)
-                depth_m = u.to_si(layer["depth"], units["z"])
-                sigma_t = density(salinity, temperature, depth_m, engine_case.settings.at_equilibrium) - 1000.0
-            except (ValueError, ArithmeticError, TypeError):
-                sigma_t = None
-            levels.append(row + [_finite(sigma_t)])
-        outputs.append(levels)
+        layers = case.layer_table(index)
+        at_equilibrium = engine_case.settings.at_equilibrium
+        key = (at_equilibrium, *(tuple(layer.items()) for layer in layers))
+        levels = built.get(key)
+        if levels is None:
+            levels = built[key] = [_ambient_level(layer, columns, units, at_equilibrium) for layer in layers]
+        outputs.append([list(level) for level in levels])
     return {"headers": headers, "outputs": outputs}
+
+
+def _ambient_level(layer: Mapping[str, float], columns: Sequence[tuple[str, str]], units: Mapping[str, "u.Unit"],
+                   at_equilibrium: bool) -> list[Any]:
+    """One ambient level of §5.3: depth, the variables of `columns`, density as sigmaT (None if it fails)."""
+    row = [_finite(layer["depth"])] + [_finite(layer[n]) for n, _ in columns]
+    try:       # density as the ambient table of the text report computes it (sigmaT)
+        temperature = u.to_si(layer["temperature"], units["temperature"])
+        salinity = u.to_si(layer["salinity"], units["salinity"], temperature_c=temperature)
+        depth_m = u.to_si(layer["depth"], units["z"])
+        sigma_t = density(salinity, temperature, depth_m, at_equilibrium) - 1000.0
+    except (ValueError, ArithmeticError, TypeError):
+        sigma_t = None
+    return row + [_finite(sigma_t)]
 
 
 def _plume_spec(case: Case) -> list[tuple[str, str, str, str, "u.Unit", Callable[[Mapping[str, Sequence[float]]], list]]]:
@@ -209,13 +227,14 @@ def case_memos(output: "CaseOutput") -> list[str]:
     return list(output.memos) + ([output.error] if output.error else [])
 
 
-def plume_values(result: "Result") -> tuple[list[dict[str, Any]], list[list[tuple]]]:
+def plume_values(result: "Result", columns: "JoinedColumns | None" = None
+                 ) -> tuple[list[dict[str, Any]], list[list[tuple]]]:
     """The §5.3 plume headers and, per case, the shown values of its rows. Converted a column at a time over
-    the rows of all cases joined (one pass per column, not one per column and case)."""
+    the rows of all cases joined (one pass per column, not one per column and case); `columns`: the joined
+    columns of the result's outputs if the caller has them."""
     spec = _plume_spec(result.case)
     headers = [_header(name, label, unit, regime) for label, regime, name, _, unit, _ in spec]
-    joined = {name: list(itertools.chain.from_iterable(o.columns[name] for o in result.outputs))
-              for name in {column for _, _, _, column, _, _ in spec} | {"temperature", "ambient_temperature"}}
+    joined = JoinedColumns(result.outputs) if columns is None else columns
     rows = list(zip(*(shown(joined) for *_, shown in spec)))
     per_case, start = [], 0
     for output in result.outputs:
@@ -224,8 +243,8 @@ def plume_values(result: "Result") -> tuple[list[dict[str, Any]], list[list[tupl
     return headers, per_case
 
 
-def plume_block(result: "Result") -> dict[str, Any]:
-    headers, values = plume_values(result)
+def plume_block(result: "Result", columns: "JoinedColumns | None" = None) -> dict[str, Any]:
+    headers, values = plume_values(result, columns)
     outputs = [[{"step": int(step), "values": list(shown), "status": status}
                 for step, status, shown in zip(output.steps, output.statuses, rows)]
                for output, rows in zip(result.outputs, values)]
@@ -285,8 +304,6 @@ def timeseries_memos(result: "Result") -> list[list[str]]:
 
 
 def parameter_memos(result: "Result") -> list[str]:
-    from ..report import parameter_block
-
     return parameter_block(result.engine_cases[0].settings, result.case.to_dict())
 
 
@@ -408,12 +425,11 @@ def success_object(result: "Result", run_id: str) -> dict[str, Any]:
 
 def _success_fields(result: "Result", run_id: str) -> dict[str, Any]:
     """`success_object` before it is made JSON-safe (most of it already is: the plume values)."""
-    from ..report import text_report
-
     case = result.case
     casetime: list[Any] = [0] if case.timeseries is None else [float(t) for t in result.case_times]   # §3.3
     farfield = farfield_block(result)
     ambient = ambient_block(result)
+    columns = JoinedColumns(result.outputs)       # the plume block and the text report read the same columns
     return {
         "success": True,
         "error": None,
@@ -424,11 +440,11 @@ def _success_fields(result: "Result", run_id: str) -> dict[str, Any]:
         "timeseries": {"memos": timeseries_memos(result)},
         "diffuser": diffuser_block(result),
         "ambient": ambient,
-        "plume": plume_block(result),
+        "plume": plume_block(result, columns),
         "farfield": farfield,
         "tpb": {"was_run": bool(result.tidal.was_run), "memos": list(result.tidal.memos)},
         "graphs": _graphs(result, ambient),
-        "text_outputs": text_report(result),
+        "text_outputs": text_report(result, columns),
         "output_id": run_id,                      # Q7: the run's string id
     }
 
@@ -438,12 +454,27 @@ def success_body(result: "Result", run_id: str) -> str:
 
     The inner text uses Python's defaults (", " / ": " separators, ASCII escapes) like the legacy back end;
     non-finite numbers are null (Q4 recommendation), so the front end's NaN repair finds nothing to do."""
-    fields = _success_fields(result, run_id)
-    try:        # usually JSON-safe already: then no copy of the whole object through json_safe
-        inner = json.dumps(fields, allow_nan=False)
-    except (ValueError, TypeError):
-        from ..results import json_safe
+    with without_cyclic_gc():
+        fields = _success_fields(result, run_id)
+        try:        # usually JSON-safe already: then no copy of the whole object through json_safe
+            inner = json.dumps(fields, allow_nan=False)
+        except (ValueError, TypeError):
+            from ..results import json_safe
 
-        inner = json.dumps(json_safe(fields), allow_nan=False)
-    return json.dumps(inner)
+            inner = json.dumps(json_safe(fields), allow_nan=False)
+        return json.dumps(inner)
+
+
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused (when it ran): building the body of a long series makes hundreds of
+    thousands of small lists and dicts, no cycles, and every collection they trigger walks the whole result
+    again (a fifth of the year's body time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
