@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import time
 import zipfile
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .response import (ambient_block, case_memos, diffuser_block, farfield_block, parameter_memos, plume_values,
-                       timeseries_memos)
+                       timeseries_memos, without_cyclic_gc)
 from .wire import check_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,22 +41,38 @@ def _csv(header: list[str], rows: list[list[Any]], finite: bool = False) -> byte
     return stream.getvalue().encode("utf-8")
 
 
-def _csv_tables(header: list[str], tables: "Sequence[Sequence[Sequence[Any]]]") -> list[bytes]:
-    """`_csv(header, rows, finite=True)` of each table, with one csv writer for the rows of all of them: a
-    row is one line unless a cell holds a line break, and then each table is written on its own."""
+def _csv_field(value: str) -> str:
+    """`value` as the csv writer writes it in a row of several fields (quoted when it needs to be)."""
     stream = io.StringIO(newline="")
-    writer = csv.writer(stream)
-    for rows in tables:
-        writer.writerows(rows)
-    lines = stream.getvalue().split("\r\n")
-    if len(lines) != sum(len(rows) for rows in tables) + 1:
-        return [_csv(header, rows, finite=True) for rows in tables]
+    csv.writer(stream).writerow([value, ""])
+    return stream.getvalue()[:-3]            # less the empty last field and "\r\n"
+
+
+def _plume_csvs(header: list[str], outputs: "Sequence[Any]", shown_values: "Sequence[Sequence[Sequence[Any]]]"
+                ) -> list[bytes]:
+    """Per output, what `_csv(header, [[step, *shown, status], …])` writes (the header has no status title), one
+    ``%`` per row: a float is written as its repr, an int as str, None as an empty cell, the status quoted as the
+    csv writer quotes it."""
+    columns = list(zip(*itertools.chain.from_iterable(shown_values))) or [() for _ in header[1:]]
+    cells = []
+    for index, column in enumerate(columns):
+        if None in column:
+            columns[index] = ["" if value is None else repr(value) for value in column]
+            cells.append("%s")
+        else:
+            cells.append("%r")
+    row = "%s," + ",".join(cells) + ",%s\r\n"
+    fields: dict[str, str] = {}
+    statuses = [fields[status] if status in fields else fields.setdefault(status, _csv_field(status))
+                for status in itertools.chain.from_iterable(o.statuses[:len(rows)]
+                                                           for o, rows in zip(outputs, shown_values))]
+    steps = itertools.chain.from_iterable(o.steps[:len(rows)] for o, rows in zip(outputs, shown_values))
+    lines = list(map(row.__mod__, zip(steps, *columns, statuses)))
     head = _csv(header, [])
     files, start = [], 0
-    for rows in tables:
-        stop = start + len(rows)
-        files.append(head + "".join(line + "\r\n" for line in lines[start:stop]).encode("utf-8"))
-        start = stop
+    for rows in shown_values:
+        files.append(head + "".join(lines[start:start + len(rows)]).encode("utf-8"))
+        start += len(rows)
     return files
 
 
@@ -64,15 +81,18 @@ def _column_title(header: Mapping[str, Any]) -> str:
 
 
 def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
+    with without_cyclic_gc():
+        return _build_files(result, run_id)
+
+
+def _build_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
     stem = f"output_{check_run_id(run_id)}"
     width = _case_width(result.case_count)
     params = parameter_memos(result)
     diffuser, ambient = diffuser_block(result), ambient_block(result)
     plume_headers, shown_values = plume_values(result)
     # the plume values went through _convert / _finite / _signed_angle: non-finite ones are None
-    plume_files = _csv_tables(["Step"] + [_column_title(h) for h in plume_headers],
-                              [[[step, *shown, status] for step, status, shown in zip(o.steps, o.statuses, rows)]
-                               for o, rows in zip(result.outputs, shown_values)])
+    plume_files = _plume_csvs(["Step"] + [_column_title(h) for h in plume_headers], result.outputs, shown_values)
     farfield = farfield_block(result)
     series_memos = timeseries_memos(result)
     files = [
@@ -80,11 +100,16 @@ def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
         (f"{stem}.diffuser.csv", _csv(["Case"] + [_column_title(h) for h in diffuser["headers"]],
                                       [[n] + row for n, row in enumerate(diffuser["outputs"], start=1)])),
     ]
+    ambient_titles = [_column_title(h) for h in ambient["headers"]]
+    ambient_files: dict[tuple, bytes] = {}        # the cases of a series often share their layers
     for index in range(result.case_count):
         number = index + 1
         tag = f"{stem}.{number:0{width}d}"
-        files.append((f"{tag}.ambient.csv", _csv([_column_title(h) for h in ambient["headers"]],
-                                                 ambient["outputs"][index])))
+        levels = ambient["outputs"][index]
+        key = tuple(map(tuple, levels))
+        if key not in ambient_files:
+            ambient_files[key] = _csv(ambient_titles, levels)
+        files.append((f"{tag}.ambient.csv", ambient_files[key]))
         hours = result.case_times[index] / 3600.0
         output = result.outputs[index]
         lines = [RULE, f"Case {number} (+{hours:.2f} hrs):", RULE, *series_memos[index]]
