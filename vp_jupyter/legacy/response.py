@@ -456,12 +456,13 @@ def success_body(result: "Result", run_id: str) -> str:
     non-finite numbers are null (Q4 recommendation), so the front end's NaN repair finds nothing to do."""
     with without_cyclic_gc():
         fields = _success_fields(result, run_id)
+        # built here without cycles: no circular-reference bookkeeping for its hundreds of thousands of rows
         try:        # usually JSON-safe already: then no copy of the whole object through json_safe
-            inner = json.dumps(fields, allow_nan=False)
+            inner = json.dumps(fields, allow_nan=False, check_circular=False)
         except (ValueError, TypeError):
             from ..results import json_safe
 
-            inner = json.dumps(json_safe(fields), allow_nan=False)
+            inner = json.dumps(json_safe(fields), allow_nan=False, check_circular=False)
         return json.dumps(inner)
 
 
