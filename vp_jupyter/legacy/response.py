@@ -215,8 +215,13 @@ def _scaled(values: Sequence[float], factor: float, minus: float = 0.0) -> list:
 
 
 def _finite_values(values: Sequence[Any]) -> list:
-    """`_finite` of each value; the values themselves when all are finite."""
-    return list(values) if math.isfinite(sum(values)) else [_finite(value) for value in values]
+    """`_finite` of each value; the values themselves when all are finite numbers."""
+    try:
+        if math.isfinite(sum(values)):
+            return list(values)
+    except TypeError:       # a value that is not a number: kept as it is, as `_finite` keeps it
+        pass
+    return [_finite(value) for value in values]
 
 
 def _rows(output: "CaseOutput") -> list[dict[str, float]]:
@@ -228,14 +233,14 @@ def case_memos(output: "CaseOutput") -> list[str]:
 
 
 def plume_values(result: "Result", columns: "JoinedColumns | None" = None
-                 ) -> tuple[list[dict[str, Any]], list[list[tuple]]]:
+                 ) -> tuple[list[dict[str, Any]], list[list[list]]]:
     """The §5.3 plume headers and, per case, the shown values of its rows. Converted a column at a time over
     the rows of all cases joined (one pass per column, not one per column and case); `columns`: the joined
     columns of the result's outputs if the caller has them."""
     spec = _plume_spec(result.case)
     headers = [_header(name, label, unit, regime) for label, regime, name, _, unit, _ in spec]
     joined = JoinedColumns(result.outputs) if columns is None else columns
-    rows = list(zip(*(shown(joined) for *_, shown in spec)))
+    rows = list(map(list, zip(*(shown(joined) for *_, shown in spec))))
     per_case, start = [], 0
     for output in result.outputs:
         per_case.append(rows[start:start + len(output.steps)])
@@ -245,7 +250,7 @@ def plume_values(result: "Result", columns: "JoinedColumns | None" = None
 
 def plume_block(result: "Result", columns: "JoinedColumns | None" = None) -> dict[str, Any]:
     headers, values = plume_values(result, columns)
-    outputs = [[{"step": int(step), "values": list(shown), "status": status}
+    outputs = [[{"step": int(step), "values": shown, "status": status}
                 for step, status, shown in zip(output.steps, output.statuses, rows)]
                for output, rows in zip(result.outputs, values)]
     return {"headers": headers, "outputs": outputs, "memos": [case_memos(o) for o in result.outputs],
