@@ -202,9 +202,9 @@ def _table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]
             *(line(*row) for row in rows)]
 
 
-_DIFFUSER_VALUES = operator.attrgetter("diameter", "vertical_angle", "horizontal_angle", "offset_x", "offset_y", "num_ports",
-                    "port_spacing", "acute_mixing_zone", "isopleth", "depth", "effluent_flow", "salinity",
-                    "temperature", "concentration")
+_DIFFUSER_VALUES = operator.attrgetter("diameter", "vertical_angle", "horizontal_angle", "offset_x", "offset_y",
+                                       "num_ports", "port_spacing", "acute_mixing_zone", "isopleth", "depth",
+                                       "effluent_flow", "salinity", "temperature", "concentration")
 
 
 def _diffuser_key(engine_case: EngineCase) -> tuple:
