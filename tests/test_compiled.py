@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,22 @@ def test_compiled_loop_matches_on_random_cases(case: dict) -> None:
         assert output.error or _non_finite("near-field (UM3)", output.steps, output.columns), str(case)
         return
     assert_same_output(expected, um3_compiled.near_field(engine_cases[0]), str(case))
+
+
+# the turn's edges, signed zeros, the smallest numbers, one ulp below 360, and what is not finite
+ANGLES = (0.0, -0.0, 5e-324, -5e-324, 1e-14, -1e-14, 359.99999999999994, -359.99999999999994, 360.0, -360.0,
+          180.0, -180.0, 720.25, -720.25, 1e300, -1e300, math.inf, -math.inf, math.nan)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(ANGLES), st.floats(-1000.0, 1000.0), st.floats()))
+def test_the_compiled_loops_angle_wrap_is_pythons_modulo(angle: float) -> None:
+    compiled_loop()
+    from vp_jupyter.engine.um3_kernel import _degrees
+
+    expected, got = angle % 360.0, _degrees(angle)
+    assert (math.isnan(expected) and math.isnan(got)) or struct.pack("<d", got) == struct.pack("<d", expected), \
+        f"{angle!r} % 360: Python {expected!r}, compiled {got!r}"
 
 
 def test_a_server_start_spawns_nothing_when_the_cache_is_fresh() -> None:
