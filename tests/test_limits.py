@@ -14,7 +14,7 @@ from conftest import REFERENCE, require_shared
 import vp_jupyter as vp
 from vp_jupyter import legacy
 from vp_jupyter.engine.ambient import fill_values
-from vp_jupyter.engine.series import run_case
+from vp_jupyter.engine.series import _non_finite, run_case
 from vp_jupyter.engine.tidal import BINS, TidalChannel
 from vp_jupyter.engine.types import MAX_FF_ROWS
 from vp_jupyter.inputs.fields import LIMITS
@@ -31,6 +31,19 @@ def test_the_engine_refuses_a_case_it_cannot_compute_instead_of_returning_non_fi
     plume, farfield = run_case(replace(engine_case, diffuser=replace(engine_case.diffuser, **change)))
     assert plume.error and plume.error.startswith("the near-field (UM3) model "), plume.error
     assert "outside the range it can handle" in plume.error
+
+
+def test_the_non_finite_check_names_the_first_bad_value_and_only_a_bad_one() -> None:
+    """Column by column, step by step; finite values whose sum overflows are no refusal (the check sums a
+    column first and looks at its values only when the sum is not finite)."""
+    inf, nan = float("inf"), float("nan")
+    assert _non_finite("near-field (UM3)", [0, 5], {"dilution": [1e308, 1e308], "x": [-1e308, -1e308]}) is None
+    assert _non_finite("near-field (UM3)", [], {"dilution": []}) is None
+    text = _non_finite("near-field (UM3)", [0, 5, 9], {"dilution": [1.0, 2.0, 3.0], "x": [0.0, inf, nan],
+                                                       "y": [nan, 0.0, 0.0]})
+    assert text.startswith("the near-field (UM3) model produced a x of inf at step 5: "), text
+    text = _non_finite("Brooks far-field", [3, 4], {"width": [inf, -inf]})     # a sum of nan
+    assert text.startswith("the Brooks far-field model produced a width of inf at step 3: "), text
 
 
 def test_far_field_rows_are_bounded_with_a_memo() -> None:

@@ -649,3 +649,28 @@ def test_random_valid_series_cases_run_or_raise_case_error(drawn):
                 profile = engine_case.ambient.profiles[name]
                 assert list(profile.depths) == pytest.approx(levels)
                 assert list(profile.values) == pytest.approx(rows[row])
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_series_runs_without_the_cyclic_gc_and_leaves_it_as_it_was(enabled: bool) -> None:
+    """run_series pauses the cyclic garbage collector while its cases run (their outputs pile up as plain
+    lists the collector walked again and again) and restores it afterwards, also when a callback raises."""
+    import gc
+
+    from vp_jupyter.engine.series import run_series
+
+    engine_cases = vp.Case.load(minimal_case("gc")).engine_cases() * 3
+    seen = []
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        run_series(engine_cases, progress=lambda done, total: seen.append(gc.isenabled()))
+        assert seen == [False] * 3 and gc.isenabled() == enabled
+
+        def fail(done: int, total: int) -> None:
+            raise RuntimeError("stop")
+        with pytest.raises(RuntimeError):
+            run_series(engine_cases, progress=fail)
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()

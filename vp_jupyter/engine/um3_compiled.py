@@ -213,10 +213,8 @@ def _run_compiled(kernel, case: EngineCase) -> CaseOutput:
         not st.dont_stop_on_surface_hit, bool(st.stop_on_bottom_hit), float(st.max_dilution), int(trap_limit),
         int(reversal_limit), int(MAX_STEPS), float(MISSING), float(case.buildup))
     info = info.tolist()                    # plain floats, like the pure loop's
-    out = CaseOutput()
-    out.steps = steps.tolist()
-    out.columns = dict(zip(_COLUMN_NAMES, rows.T.tolist()))
-    out.statuses = [_status_text(bits) for bits in statuses.tolist()]
+    out = CaseOutput(steps=steps.tolist(), statuses=[_status_text(bits) for bits in statuses.tolist()],
+                     columns=dict(zip(_COLUMN_NAMES, rows.T.tolist())))
     matched = matched.tolist()
     for index in (i for i, speed in enumerate(matched) if not math.isnan(speed)):
         text = "matched energy radial vel = " + format_memo_number(matched[index]) + " m/s"
