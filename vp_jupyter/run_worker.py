@@ -6,7 +6,6 @@ through `tasks.report` and returns only a small report: the parent never unpickl
 """
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import pickle
@@ -194,11 +193,10 @@ def _no_cyclic_gc() -> Iterator[None]:
     """In a pool worker: no cyclic garbage collection while a run is finished. Its objects all live until
     the end (plain lists and dicts, no cycles), and the collector would walk their growing heap over and
     over (a third of the finish time of a year of hourly cases). `_release_memory` collects afterwards."""
-    if not in_worker() or not gc.isenabled():      # in the caller's process (a thread executor): leave it
+    from .engine.series import cyclic_gc_paused
+
+    if not in_worker():      # in the caller's process (a thread executor): leave it
         yield
         return
-    gc.disable()
-    try:
+    with cyclic_gc_paused():
         yield
-    finally:
-        gc.enable()

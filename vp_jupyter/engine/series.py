@@ -67,7 +67,7 @@ def couples_cases(cases: Sequence[EngineCase]) -> bool:
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while cases run: their outputs are plain lists and dicts without
     cycles, and the collector walked them over and over as they piled up (a fifth of the CPU time of a
     year of hourly cases, in one series or in chunks of 250)."""
@@ -81,7 +81,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-@_cyclic_gc_paused()
+@cyclic_gc_paused()
 def run_series(cases: Sequence[EngineCase], time_step: float = 1.0,
                progress: Optional[Callable[[int, int], None]] = None) -> SeriesOutput:
     """Run every case in order; `time_step` (s) is the time between cases, used by the tidal buildup."""
