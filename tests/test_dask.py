@@ -184,7 +184,7 @@ def test_progress_and_worker_pids_show_while_a_run_is_on_dask(client, store, wor
 def test_a_run_over_its_time_limit_on_dask_is_stopped_and_recorded_as_failed(client, tmp_path) -> None:
     store = RunStore(tmp_path / "runs")
     executor = DaskExecutor(client)
-    total = 4000            # a coupled series: run and saved by one task, unless it is stopped
+    total = 20_000          # a coupled series (seconds): run and saved by one task, unless it is stopped
     with Runner(store, executor, timeout_s=1.0) as runner:
         run_id = runner.submit(series_case(total, tidal=True, write_step_freq=100), source="api")
         status = runner.wait_sync(run_id, WAIT_S)
@@ -208,7 +208,7 @@ def test_cancelling_a_run_on_dask_stops_it_and_other_runs_still_succeed(client, 
     bystander_case = series_case(150, write_step_freq=100)
     executor = DaskExecutor(client)
     with Runner(store, executor, chunk_size=10_000) as runner:
-        doomed = runner.submit(series_case(3000, write_step_freq=100), source="ui", owner="fay")
+        doomed = runner.submit(series_case(10_000, write_step_freq=100), source="ui", owner="fay")   # one chunk, seconds
         bystander = runner.submit(bystander_case, source="api", owner="gus")
         wait_until(lambda: runner.worker_pids(doomed) and runner.worker_pids(bystander), "both runs to start")
         assert runner.cancel(doomed) is True
@@ -256,7 +256,7 @@ def test_shutting_down_waits_for_or_stops_the_tasks_in_flight(cluster, client, t
     given = DaskExecutor(client)                    # left open by shutdown
     messages: list = []
     given.listener = messages.append                # as a Runner does
-    cases = vp.Case.load(series_case(3000, write_step_freq=100)).engine_cases()
+    cases = vp.Case.load(series_case(12_000, write_step_freq=100)).engine_cases()     # seconds of work
     chunk = given.submit(run_chunk, cases, 3600.0, 7, str(tmp_path), 0)
     wait_until(lambda: any(m[0] == "progress" for m in messages), "the chunk to report progress")
     assert messages[0][:2] == ("start", 7) and messages[0][2] in set(client.run(os.getpid).values())

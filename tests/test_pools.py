@@ -251,7 +251,7 @@ def test_a_run_over_the_worker_memory_limit_fails_saying_so_and_the_next_run_suc
 
 
 def test_a_plan_stops_at_its_time_limit_or_when_cancelled_and_its_workers_with_it() -> None:
-    slow = complete_case("slow", cases=3000)
+    slow = complete_case("slow", cases=10_000)      # seconds of work with the compiled loop
     slow["model"]["write_step_freq"] = 100
     plan = tasks.chunk_plan([vp.Case.load(slow)], workers=1)
     executor = LocalProcessExecutor(1)

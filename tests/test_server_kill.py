@@ -67,7 +67,7 @@ def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_
     store_root = tmp_path / "store"
     first = Server(tmp_path, store_root, "first")
     try:
-        slow = complete_case("interrupted", cases=4000)
+        slow = complete_case("interrupted", cases=12_000)     # seconds of work with the compiled loop
         slow["model"]["write_step_freq"] = 100
         ids = [first.call("POST", "/visualplumes/api/runs", slow)["id"] for _ in range(2)]
         wait_until(lambda: all(first.call("GET", f"/visualplumes/api/runs/{i}")["status"] == "running" for i in ids)
@@ -91,7 +91,7 @@ def test_kill_9_of_the_server_leaves_no_process_and_the_next_server_records_the_
         runs = {run["id"]: run for run in second.call("GET", "/visualplumes/api/runs")["runs"]}
         for run_id in ids:
             assert (runs[run_id]["status"], runs[run_id]["error"]) == ("failed", INTERRUPTED)
-            assert runs[run_id]["case_count"] == 4000
+            assert runs[run_id]["case_count"] == 12_000
             status = second.call("GET", f"/visualplumes/api/runs/{run_id}")
             assert (status["status"], status["error"]) == ("failed", INTERRUPTED)
         store = RunStore(store_root)
