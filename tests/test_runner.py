@@ -294,7 +294,7 @@ def test_this_process_never_builds_a_result_nor_reads_chunk_outputs(runner, stor
     monkeypatch.setattr(Result, "__init__", spy_init)
     monkeypatch.setattr(Result, "from_dict", classmethod(spy_from_dict))
     monkeypatch.setattr(pickle, "load", spy_load)
-    monkeypatch.setattr(runner_module, "unpack_columns", lambda output: loaded.append(output) or output)
+    monkeypatch.setattr(runner_module, "join_outputs", lambda parts: loaded.append(parts) or parts)
     cases = {"independent": small_case(cases=20, brooks=True), "coupled": tidal_case()}
     ids = {name: runner.submit(case, source="api", make_archive=legacy.archive_bytes,
                                make_response=legacy.success_body) for name, case in cases.items()}

@@ -45,7 +45,7 @@ def _set_event() -> threading.Event:
 class Job:
     id: str
     case: "Case"
-    case_json: dict                 # the case as self-contained JSON, for the worker that finishes the run
+    case_json: dict                 # the case as self-contained JSON, for the in-flight journal
     engine_cases: list
     time_step: float
     coupled: bool                   # one task runs the series and finishes the run

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .display_units import case_unit_plan, convert_from_si, farfield_unit_plan, position_unit
 from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS, CaseOutput, EngineCase, FarFieldOutput, TidalOutput
+from .output_table import FARFIELD, PLUME, OutputTable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -50,7 +51,9 @@ class Result:
     Attributes and methods:
 
     * ``case`` — the :class:`~vp_jupyter.inputs.Case` that was run; ``cases`` — number of cases.
-    * ``outputs`` — the raw engine outputs, one :class:`CaseOutput` per case.
+    * ``outputs`` — the raw engine outputs, one :class:`CaseOutput` per case (read them, do not change them:
+      the tables are built from them once); ``plume_table`` / ``farfield_table`` — the same joined over the
+      cases, a float array per column (:class:`~vp_jupyter.output_table.OutputTable`).
     * ``plume`` — DataFrame, one row per written step of every case, SI units
       (``plume.attrs["units"]``); ``plume_in_case_units()`` — the same in the case's own units.
     * ``farfield`` — DataFrame of the Brooks far-field rows (SI); ``farfield_in_case_units()``;
@@ -62,28 +65,63 @@ class Result:
     * ``run_id`` — the id of the run in the archive store when it was recorded (``vp.load(run_id)``).
     """
 
-    def __init__(self, case: "Case", outputs: Sequence[CaseOutput],
+    def __init__(self, case: "Case", outputs: "Sequence[CaseOutput] | OutputTable",
                  engine_cases: Sequence[EngineCase] | None = None,
-                 farfields: Sequence[FarFieldOutput] | None = None, tidal: TidalOutput | None = None):
+                 farfields: "Sequence[FarFieldOutput] | OutputTable | None" = None, tidal: TidalOutput | None = None):
+        """`outputs` / `farfields`: the engine outputs of every case, as a list or joined in an OutputTable
+        (as chunks of a run hand them over); the other form is built from it when asked for."""
         self.case = case
-        self.outputs: list[CaseOutput] = list(outputs)
+        if isinstance(outputs, OutputTable):
+            self._outputs: "list[CaseOutput] | None" = None
+            self.plume_table = outputs
+        else:
+            self._outputs = list(outputs)
+        if isinstance(farfields, OutputTable):
+            self._farfield_outputs: "list[FarFieldOutput] | None" = None
+            self.farfield_table = farfields
+        else:
+            self._farfield_outputs = (list(farfields) if farfields is not None
+                                      else [FarFieldOutput() for _ in range(self.case_count)])
         self._engine_cases = list(engine_cases) if engine_cases is not None else None
-        self.farfield_outputs: list[FarFieldOutput] = (list(farfields) if farfields is not None
-                                                       else [FarFieldOutput() for _ in self.outputs])
         self.tidal: TidalOutput = tidal if tidal is not None else TidalOutput()
         self.run_id: str | None = None          # set when the run is recorded in the archive store
         self.worker_pids: list[int] = []        # processes that computed it (`sweeps.run_cases`)
         expected = len(case.case_times)
-        if len(self.outputs) != expected or len(self.engine_cases) != expected:
-            raise ValueError(f"the case has {expected} case(s) but {len(self.outputs)} output(s) and "
-                             f"{len(self.engine_cases)} engine case(s) were given")
+        farfield_count = len(self._farfield_outputs if self._farfield_outputs is not None else self.farfield_table)
+        if self.case_count != expected or len(self.engine_cases) != expected or farfield_count != expected:
+            raise ValueError(f"the case has {expected} case(s) but {self.case_count} output(s), {farfield_count} "
+                             f"far-field output(s) and {len(self.engine_cases)} engine case(s) were given")
+
+    @property
+    def outputs(self) -> list[CaseOutput]:
+        """The engine output of every case."""
+        if self._outputs is None:
+            self._outputs = self.plume_table.outputs()
+        return self._outputs
+
+    @property
+    def farfield_outputs(self) -> list[FarFieldOutput]:
+        """The Brooks far-field output of every case (was_run False where it was not run)."""
+        if self._farfield_outputs is None:
+            self._farfield_outputs = self.farfield_table.outputs()
+        return self._farfield_outputs
+
+    @cached_property
+    def plume_table(self) -> OutputTable:
+        """The plume outputs of every case joined: a float array per column, rows per case, steps, statuses."""
+        return OutputTable.from_outputs(self.outputs, PLUME)
+
+    @cached_property
+    def farfield_table(self) -> OutputTable:
+        """The far-field outputs of every case joined (no rows where it was not run)."""
+        return OutputTable.from_outputs(self.farfield_outputs, FARFIELD)
 
     # -- basic facts -------------------------------------------------------------------------------
 
     @property
     def case_count(self) -> int:
         """Number of cases run."""
-        return len(self.outputs)
+        return len(self._outputs) if self._outputs is not None else len(self.plume_table)
 
     @cached_property
     def cases(self) -> "pd.DataFrame":
@@ -118,16 +156,9 @@ class Result:
     def farfield(self) -> "pd.DataFrame":
         """Brooks far-field rows of every case (spec §10), SI, ``attrs["units"]`` per column; empty
         (with the columns) when the far field was not run."""
-        import numpy as np
         import pandas as pd
 
-        outs = self.farfield_outputs
-        data: dict[str, Any] = {
-            "case": np.repeat(np.arange(1, len(outs) + 1, dtype=np.int64), [len(o.steps) for o in outs]),
-            "step": np.fromiter((s for o in outs for s in o.steps), dtype=np.int64),
-        }
-        for name in FARFIELD_COLUMNS:
-            data[name] = np.fromiter((v for o in outs for v in o.columns[name]), dtype=float)
+        data = _table_columns(self.farfield_table)
         frame = pd.DataFrame(data)
         frame.attrs["units"] = {"case": UNITLESS, "step": UNITLESS, **FARFIELD_COLUMNS}
         return frame
@@ -183,16 +214,9 @@ class Result:
         Columns: ``case`` (1-based), ``step``, ``status``, then every engine plume column
         (``depth``, ``diameter``, ``x``, ``y``, ``dilution``, ``cl_dilution``, ``concentration``, …).
         """
-        import numpy as np
         import pandas as pd
 
-        data: dict[str, Any] = {
-            "case": np.repeat(np.arange(1, self.case_count + 1, dtype=np.int64), [len(o.steps) for o in self.outputs]),
-            "step": np.fromiter((s for o in self.outputs for s in o.steps), dtype=np.int64),
-            "status": [s for o in self.outputs for s in o.statuses],
-        }
-        for name in PLUME_COLUMNS:
-            data[name] = np.fromiter((v for o in self.outputs for v in o.columns[name]), dtype=float)
+        data = _table_columns(self.plume_table)
         frame = pd.DataFrame(data)
         frame.attrs["units"] = {**{c: UNITLESS for c in INDEX_COLUMNS}, **PLUME_COLUMNS}
         return frame
@@ -230,25 +254,41 @@ class Result:
 
     def final_rows(self) -> list[dict[str, Any]]:
         """The summary rows as plain dicts (no pandas needed)."""
+        import numpy as np
+
+        table = self.plume_table
+        last = table.last_rows()
+        has_rows = last >= 0
+        at_last = np.where(has_rows, last, 0)
+
+        def final(values: Any, empty: Any) -> list:
+            """The value of every case's last row; `empty` for a case without rows."""
+            picked = values[at_last] if len(values) else np.zeros(len(last), dtype=values.dtype)
+            return [value if ok else empty for value, ok in zip(picked.tolist(), has_rows.tolist())]
+
+        finals = {name: final(table.columns[name], math.nan)
+                  for name in ("dilution", "cl_dilution", "depth", "x", "y", "diameter", "concentration", "time")}
+        steps = final(table.steps, 0)
+        statuses = [table.statuses[index] if index >= 0 else "" for index in last.tolist()]
         rows = []
-        for number, (output, engine_case, start) in enumerate(
-                zip(self.outputs, self.engine_cases, self.case_times), start=1):
-            last = _last_values(output)
+        for index, (engine_case, start, stop_reason) in enumerate(
+                zip(self.engine_cases, self.case_times, table.field("stop_reason"))):
             diffuser = engine_case.diffuser
+            x, y = finals["x"][index], finals["y"][index]
             rows.append({
-                "case": number,
+                "case": index + 1,
                 "start_time": start,
-                "steps": output.steps[-1] if output.steps else 0,
-                "status": output.statuses[-1] if output.statuses else "",
-                "stop_reason": output.stop_reason,
-                "dilution": last["dilution"],
-                "cl_dilution": last["cl_dilution"],
-                "depth": last["depth"],
-                "horizontal_distance": math.hypot(last["x"], last["y"]),
-                "source_distance": math.hypot(last["x"] - diffuser.offset_x, last["y"] - diffuser.offset_y),
-                "diameter": last["diameter"],
-                "concentration": last["concentration"],
-                "travel_time": last["time"],
+                "steps": steps[index],
+                "status": statuses[index],
+                "stop_reason": stop_reason,
+                "dilution": finals["dilution"][index],
+                "cl_dilution": finals["cl_dilution"][index],
+                "depth": finals["depth"][index],
+                "horizontal_distance": math.hypot(x, y),
+                "source_distance": math.hypot(x - diffuser.offset_x, y - diffuser.offset_y),
+                "diameter": finals["diameter"][index],
+                "concentration": finals["concentration"][index],
+                "travel_time": finals["time"][index],
             })
         return rows
 
@@ -284,21 +324,23 @@ class Result:
         columns_of = (lambda output, names: {name: output.columns[name] for name in names}) if columns_as_they_are \
             else (lambda output, names: {name: _json_floats(output.columns[name]) for name in names})
 
-        def plume_entry(number: int, output: CaseOutput) -> dict[str, Any]:
-            entry: dict[str, Any] = {"case": number, "start_time": json_safe(self.case_times[number - 1])}
-            if tables:
-                entry.update(steps=list(output.steps), statuses=list(output.statuses),
-                             columns=columns_of(output, PLUME_COLUMNS))
-            return {**entry, "memos": list(output.memos), "postmemos": list(output.postmemos)}
-
-        def farfield_entry(number: int, output: FarFieldOutput) -> dict[str, Any]:
-            entry: dict[str, Any] = {"case": number, "was_run": output.was_run}
-            if tables:
-                entry.update(steps=list(output.steps), columns=columns_of(output, FARFIELD_COLUMNS))
-            return {**entry, "memos": list(output.memos)}
-
-        per_case = [plume_entry(number, output) for number, output in enumerate(self.outputs, start=1)]
-        farfield = [farfield_entry(number, output) for number, output in enumerate(self.farfield_outputs, start=1)]
+        start_times = [json_safe(time) for time in self.case_times]
+        if tables:
+            per_case = [{"case": number, "start_time": start_times[number - 1], "steps": list(output.steps),
+                         "statuses": list(output.statuses), "columns": columns_of(output, PLUME_COLUMNS),
+                         "memos": list(output.memos), "postmemos": list(output.postmemos)}
+                        for number, output in enumerate(self.outputs, start=1)]
+            farfield = [{"case": number, "was_run": output.was_run, "steps": list(output.steps),
+                         "columns": columns_of(output, FARFIELD_COLUMNS), "memos": list(output.memos)}
+                        for number, output in enumerate(self.farfield_outputs, start=1)]
+        else:       # from the joined tables: the per-case outputs are not needed
+            plume, far = self.plume_table, self.farfield_table
+            per_case = [{"case": number, "start_time": start_times[number - 1], "memos": list(memos),
+                         "postmemos": list(postmemos)}
+                        for number, (memos, postmemos) in enumerate(zip(plume.field("memos"), plume.field("postmemos")),
+                                                                    start=1)]
+            farfield = [{"case": number, "was_run": was_run, "memos": list(memos)}
+                        for number, (was_run, memos) in enumerate(zip(far.field("was_run"), far.field("memos")), start=1)]
         head = json_safe({
             "vp_jupyter_version": __version__,
             "name": self.case.name,
@@ -509,5 +551,10 @@ def _floats_from_json(values: Any) -> list[float]:
     return [math.nan if v is None else float(v) for v in values or ()]
 
 
-def _last_values(output: CaseOutput) -> dict[str, float]:
-    return {name: (float(column[-1]) if column else math.nan) for name, column in output.columns.items()}
+def _table_columns(table: OutputTable) -> dict[str, Any]:
+    """The columns of the plume (with status) or far-field table: case number, step, then every engine column."""
+    data: dict[str, Any] = {"case": table.case_numbers, "step": table.steps}
+    if table.statuses is not None:
+        data["status"] = table.statuses
+    data.update(table.columns)
+    return data

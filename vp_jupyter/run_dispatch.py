@@ -61,7 +61,7 @@ class Dispatcher(TaskDispatcher):
         return terminate
 
     def _finalize_task(self, job: Job) -> FinalizeTask:
-        return FinalizeTask(store=self.store, run_id=job.id, case=job.case_json, case_count=job.total,
+        return FinalizeTask(store=self.store, run_id=job.id, case=job.case,
                             source=job.source, owner=job.owner, created=job.created, started=job.started,
                             request=job.request, request_files=job.request_files,
                             make_archive=job.make_archive, make_response=job.make_response)

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .local_pool import release_memory as _release_memory
 from .store import RunNotFound, RunStore
-from .tasks import ProgressReporter, in_worker, pack_columns, report, unpack_columns
+from .tasks import ProgressReporter, in_worker, join_outputs, pack_outputs, report
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine.types import EngineCase
+    from .inputs import Case
     from .results import Result
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FinalizeTask:
-    """What a worker needs to finish a run: small and picklable (the case travels as its JSON and is
-    rebuilt in the worker, so the parent never pickles thousands of engine cases in one go)."""
+    """What a worker needs to finish a run, picklable. The case is the runner's own validated Case, pickled
+    with its engine cases: unpickling a year of hourly cases costs a third of validating its JSON again
+    (and a pickle here never comes from a user: only the runner makes these tasks)."""
     store: RunStore
     run_id: str
-    case: dict                      # Case.to_dict(inline_files=True)
-    case_count: int
+    case: "Case"
     source: str
     owner: str
     created: float
@@ -52,20 +53,16 @@ def part_name(index: int) -> str:
 
 def run_chunk(engine_cases: "Sequence[EngineCase]", time_step: float, token: int, parts_dir: str,
               index: int) -> dict[str, Any]:
-    """Worker function: run consecutive independent cases and leave their outputs (columns packed as
-    float arrays) in `parts_dir` as `part_name(index)`, written to a temporary name and renamed. The
-    engine's final element state (`CaseOutput.final`, engine-internal: a stored Result has none either)
-    is left out: it would cost most of the time of loading the parts back.
+    """Worker function: run consecutive independent cases and leave their outputs in their compact form
+    (`tasks.pack_outputs`: a few arrays per chunk) in `parts_dir` as `part_name(index)`, written to a
+    temporary name and renamed. The engine's final element state is not kept (a stored Result has none).
 
     Reports ``("start", token, pid)`` and, every PROGRESS_INTERVAL_S, ``("progress", token, cases done)``.
     Returns only ``{"index", "cases", "file", "refused"}``; `refused` is None, or ``[offset, message]`` of
     the first case of the chunk the model refused (offset 0-based within the chunk)."""
     series = _run_cases(engine_cases, time_step, token)
     name = part_name(index)
-    for plume in series.plumes:
-        plume.final = None
-    payload = {"plumes": [pack_columns(p) for p in series.plumes], "farfields": [pack_columns(f) for f in series.farfields],
-               "tidal": series.tidal}
+    payload = pack_outputs(series)
     folder = Path(parts_dir)
     temporary = folder / f".{name}.{os.getpid()}.tmp"
     with open(temporary, "wb") as handle:       # no parts folder: the run has ended meanwhile
@@ -108,22 +105,13 @@ def finalize_run(task: FinalizeTask, parts: "Sequence[str]", token: int) -> dict
         _release_memory()
 
 
-def _load_parts(folder: Path, parts: "Sequence[str]") -> tuple[list, list, Any]:
-    """The chunk outputs in case order (plumes, far fields) and the tidal output."""
-    from .engine.types import TidalOutput
-
-    plumes: list = []
-    farfields: list = []
-    tidal = TidalOutput()
+def _load_parts(folder: Path, parts: "Sequence[str]") -> tuple[Any, Any, Any]:
+    """The chunk outputs joined in case order: plume and far-field `OutputTable`, tidal output."""
+    loaded = []
     for name in parts:
         with open(folder / name, "rb") as handle:
-            output = pickle.load(handle)
-        plumes.extend(unpack_columns(p) for p in output["plumes"])
-        farfields.extend(unpack_columns(f) for f in output["farfields"])
-        if output["tidal"].was_run:
-            tidal = output["tidal"]
-        del output
-    return plumes, farfields, tidal
+            loaded.append(pickle.load(handle))
+    return join_outputs(loaded)
 
 
 def _run_cases(engine_cases: "Sequence[EngineCase]", time_step: float, token: int) -> Any:
@@ -139,8 +127,6 @@ def _chunk_meta(index: int, series: Any, name: str | None) -> dict[str, Any]:
 
 
 def _finalize(task: FinalizeTask, plumes: list, farfields: list, tidal: Any) -> dict[str, Any]:
-    from .inputs import Case
-    from .inputs.normalise import MAX_CASES
     from .results import Result
 
     store, run_id = task.store, task.run_id
@@ -152,7 +138,7 @@ def _finalize(task: FinalizeTask, plumes: list, farfields: list, tidal: Any) -> 
         shutil.rmtree(store.parts_dir(run_id), ignore_errors=True)
         return {"record": record.to_dict(), "finished": time.time()}
     store.discard_staging(run_id, keep_parts=True)      # a save of an earlier attempt that was stopped
-    case = Case.from_dict(task.case, max_cases=max(MAX_CASES, task.case_count))
+    case = task.case
     result = Result(case, plumes, case.engine_cases(), farfields, tidal)
     del plumes, farfields
     status, error, archive, response = "succeeded", None, None, None

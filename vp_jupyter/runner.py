@@ -84,7 +84,7 @@ from .local_pool import WORKER_NICENESS, LocalProcessExecutor, _noop  # noqa: F4
 from .run_journal import INTERRUPTED  # noqa: F401,E402
 from .run_dispatch import START_GRACE_S, time_limit_message  # noqa: F401,E402
 from .run_worker import FinalizeTask, finalize_run, part_name, run_chunk, run_coupled  # noqa: F401,E402
-from .tasks import PROGRESS_INTERVAL_S, WORKER_DIED, WorkerDied, pack_columns, report, unpack_columns  # noqa: F401,E402
+from .tasks import PROGRESS_INTERVAL_S, WORKER_DIED, WorkerDied, join_outputs, pack_outputs, report  # noqa: F401,E402
 
 if TYPE_CHECKING:  # pragma: no cover
     from .results import Result
@@ -199,7 +199,11 @@ class Runner(Dispatcher, Finisher):
         coupled = couples_cases(engine_cases)
         chunks = [JobTask(start, stop, index) for index, (start, stop) in
                   enumerate(plan_chunks(len(engine_cases), coupled, self.max_workers, self.chunk_size))]
-        job = Job(id=new_run_id(), case=case, case_json=case.to_dict(inline_files=True), engine_cases=engine_cases,
+        case_json = case.to_dict(inline_files=True)
+        if any(series["file"] for series in case.series_info()):
+            # the run keeps its series as read now (the worker that finishes it gets this Case), not the files
+            case = Case.from_dict(case_json, max_cases=self.max_cases)
+        job = Job(id=new_run_id(), case=case, case_json=case_json, engine_cases=engine_cases,
                    time_step=case.time_step, coupled=coupled, source=source, owner=owner, request=request,
                    request_files=request_files, make_archive=make_archive, make_response=make_response,
                    chunks=chunks, created=time.time(), total=len(engine_cases), case_name=case.name)

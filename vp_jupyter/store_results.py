@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .output_table import OutputTable
     from .results import Result
 
 PLUME_FILE = "plume.parquet"
@@ -35,9 +36,9 @@ def result_files(result: "Result", case_dict: dict[str, Any]) -> dict[str, bytes
     import pyarrow.parquet as pq
 
     files = {}
-    tables = {PLUME_FILE: _table(result.outputs, with_status=True)}
-    if any(o.steps for o in result.farfield_outputs):
-        tables[FARFIELD_FILE] = _table(result.farfield_outputs, with_status=False)
+    tables = {PLUME_FILE: _table(result.plume_table)}
+    if result.farfield_table.total_rows:
+        tables[FARFIELD_FILE] = _table(result.farfield_table)
     for name, table in tables.items():
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
@@ -49,22 +50,17 @@ def result_files(result: "Result", case_dict: dict[str, Any]) -> dict[str, bytes
     return files
 
 
-def _table(outputs: Any, with_status: bool) -> Any:
-    """The plume (`with_status`) or far-field table of engine outputs as an Arrow table: the columns of
-    `Result.plume` / `Result.farfield`, built without pandas (the command line never imports it)."""
+def _table(table: "OutputTable") -> Any:
+    """The plume (with status) or far-field table of engine outputs as an Arrow table: the columns of
+    `Result.plume` / `Result.farfield`, from the joined arrays, without pandas (the command line never
+    imports it)."""
     import numpy as np
     import pyarrow as pa
 
-    from .engine.types import FARFIELD_COLUMNS, PLUME_COLUMNS
-
-    columns: dict[str, Any] = {
-        "case": np.repeat(np.arange(1, len(outputs) + 1, dtype=np.int64), [len(o.steps) for o in outputs]),
-        "step": np.fromiter((s for o in outputs for s in o.steps), dtype=np.int64),
-    }
-    if with_status:
-        columns["status"] = [s for o in outputs for s in o.statuses]
-    for name in (PLUME_COLUMNS if with_status else FARFIELD_COLUMNS):
-        columns[name] = np.fromiter((v for o in outputs for v in o.columns[name]), dtype=float)
+    columns: dict[str, Any] = {"case": table.case_numbers, "step": table.steps}
+    if table.statuses is not None:
+        columns["status"] = table.statuses
+    columns.update(table.columns)
     # Arrow arrays from their buffers: pa.array / pa.table would import pandas to look for DataFrames
     arrays = []
     for values in columns.values():
@@ -75,6 +71,7 @@ def _table(outputs: Any, with_status: bool) -> Any:
             arrays.append(pa.Array.from_buffers(pa.string(), len(encoded),
                                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]))
         else:
+            values = np.ascontiguousarray(values)
             kind = pa.int64() if values.dtype.kind == "i" else pa.float64()
             arrays.append(pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)]))
     return pa.Table.from_arrays(arrays, names=list(columns))

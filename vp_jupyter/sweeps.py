@@ -334,10 +334,10 @@ def _results(plan: Plan) -> list["Result"]:
 
     results, problems = [], []
     for number, (plumes, farfields, tidal) in enumerate(assemble(plan)):
-        for case_number, plume in enumerate(plumes, start=1):
-            if plume.error:                 # the model refused a case: as vp.run does
+        for case_number, error in enumerate(plumes.field("error"), start=1):
+            if error:                       # the model refused a case: as vp.run does
                 where = f"case {case_number}: " if len(plumes) > 1 else ""
-                problems.append(f"{plan.label(number)}{where}{plume.error}")
+                problems.append(f"{plan.label(number)}{where}{error}")
         results.append(Result(plan.cases[number], plumes, plan.engine_cases[number], farfields, tidal))
     if problems:
         raise CaseError(problems[:MAX_LISTED_PROBLEMS])

@@ -253,49 +253,46 @@ def run_cases_task(engine_cases: Sequence[Any], time_step: float, member: int,
                    token: Any = None) -> tuple[int, dict[str, Any]]:
     """Worker function: run some consecutive engine cases (all of a series, in order, when tidal buildup
     couples them), reporting ("start", token, pid) and cases done. Returns the worker's process id and
-    ``{"plumes", "farfields", "tidal"}`` with the columns packed as float arrays (compact to send back)."""
+    the outputs in their compact form (`pack_outputs`)."""
     from .engine.series import run_series
 
     report("start", token, os.getpid())
     series = run_series(list(engine_cases), time_step, progress=ProgressReporter(token))
-    return os.getpid(), {"plumes": [pack_columns(p) for p in series.plumes],
-                         "farfields": [pack_columns(f) for f in series.farfields], "tidal": series.tidal}
+    return os.getpid(), pack_outputs(series)
 
 
-def assemble(plan: Plan) -> list[tuple[list, list, Any]]:
-    """Per case of the plan: its plumes, far fields (in case order) and tidal output, from the chunks'
-    outputs (which are released)."""
-    from .engine.types import TidalOutput
-
+def assemble(plan: Plan) -> list[tuple[Any, Any, Any]]:
+    """Per case of the plan: its plume and far-field `OutputTable` (in case order) and tidal output, from
+    the chunks' outputs (which are released)."""
     by_case: dict[int, list[Chunk]] = {}
     for chunk in plan.tasks:
         by_case.setdefault(chunk.member, []).append(chunk)
     assembled = []
     for number in range(len(plan.cases)):
-        plumes: list = []
-        farfields: list = []
-        tidal = TidalOutput()
-        for chunk in sorted(by_case.get(number, ()), key=lambda c: c.start):
-            plumes.extend(unpack_columns(p) for p in chunk.output["plumes"])
-            farfields.extend(unpack_columns(f) for f in chunk.output["farfields"])
-            if chunk.output["tidal"].was_run:
-                tidal = chunk.output["tidal"]
+        chunks = sorted(by_case.get(number, ()), key=lambda c: c.start)
+        outputs = [chunk.output for chunk in chunks]
+        for chunk in chunks:
             chunk.output = None
-        assembled.append((plumes, farfields, tidal))
+        assembled.append(join_outputs(outputs))
     return assembled
 
 
-def pack_columns(output: Any) -> Any:
-    """An engine output with its columns as float arrays (compact to pickle); `unpack_columns` undoes it."""
-    from array import array
+def pack_outputs(series: Any) -> dict[str, Any]:
+    """The outputs of a series run (`engine.series.run_series`) as a chunk task hands them over:
+    ``{"plumes": OutputTable, "farfields": OutputTable, "tidal": TidalOutput}`` (a few arrays per chunk,
+    compact to pickle; `join_outputs` puts consecutive chunks together)."""
+    from .output_table import FARFIELD, PLUME, OutputTable
 
-    output.columns = {name: array("d", values) for name, values in output.columns.items()}
-    return output
+    return {"plumes": OutputTable.from_outputs(series.plumes, PLUME),
+            "farfields": OutputTable.from_outputs(series.farfields, FARFIELD), "tidal": series.tidal}
 
 
-def unpack_columns(output: Any) -> Any:
-    from array import array
+def join_outputs(parts: "Sequence[dict[str, Any]]") -> tuple[Any, Any, Any]:
+    """The `pack_outputs` of consecutive chunks of one case joined in case order: (plume OutputTable,
+    far-field OutputTable, tidal output — of the chunk that ran tidal buildup, which is the whole series)."""
+    from .engine.types import TidalOutput
+    from .output_table import FARFIELD, PLUME, OutputTable
 
-    output.columns = {name: values.tolist() if isinstance(values, array) else list(values)
-                      for name, values in output.columns.items()}
-    return output
+    tidal = next((part["tidal"] for part in parts if part["tidal"].was_run), TidalOutput())
+    return (OutputTable.join([part["plumes"] for part in parts], PLUME),
+            OutputTable.join([part["farfields"] for part in parts], FARFIELD), tidal)
