@@ -73,10 +73,9 @@ def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: "Pro
     except (ValueError, ArithmeticError) as err:      # UnitError is a ValueError
         problems.add(path, ("filled value: " if filled else "") + str(err) + where)
         return None
-    got = _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
     if not math.isfinite(si):
-        problems.add(path, ("filled value " if filled else "") + f"is out of range after conversion (got {got})"
-                     + where)
+        problems.add(path, ("filled value " if filled else "") + f"is out of range after conversion "
+                     f"(got {_given(value, unit)})" + where)
         return None
     settled = spec.settle(value, si, lambda bound: u.from_si(bound, unit, temperature_c=temperature_c, wrap=False))
     if settled is not None:
@@ -84,8 +83,13 @@ def check(spec: FieldSpec, value: float, unit: u.Unit, path: str, problems: "Pro
             return u.to_si(value, unit, temperature_c=temperature_c) if settled == si else settled % 360.0
         return settled
     message = ("filled value " if filled else "") + spec.bounds_text(si) + (f": {spec.note}" if spec.note else "")
-    problems.add(path, f"{message} (got {got}){where}")
+    problems.add(path, f"{message} (got {_given(value, unit)}){where}")
     return None
+
+
+def _given(value: float, unit: u.Unit) -> "_Text":
+    """A value as the user gave it, with its unit, for a message."""
+    return _Text(fmt(value) + ("" if unit.is_si or not unit.label else f" {unit.label}"))
 
 
 def row_index(time_s: float, series: SeriesData) -> int:
@@ -121,6 +125,7 @@ class CaseBuilder:
         # a variable given by the layers (no time series) is the same in every case with the same depths:
         # filled and checked once (a year of hourly cases would otherwise repeat it 8 760 times)
         self._layer_variables: dict[tuple, tuple] = {}
+        self._diffuser_values: dict[tuple, float] = {}      # the same for diffuser fields without a series
 
     def build(self, case_times: Sequence[float]) -> "Built | None":
         self._check_series_rows()
@@ -181,9 +186,17 @@ class CaseBuilder:
                                       f"must be a whole number, {spec.bounds_text()}", value)
             elif unit.rule in _NEEDS_TEMPERATURE and si.get("temperature") is None:
                 si[name] = None                       # the temperature problem is reported already
+            elif series is None:            # the same in every case (given its temperature): converted once
+                context = si.get("temperature") if unit.rule in _NEEDS_TEMPERATURE else None
+                known = self._diffuser_values.get((name, context))
+                if known is None:
+                    known = check(spec, value, unit, path, self.problems, temperature_c=context)
+                    if known is not None:
+                        self._diffuser_values[(name, context)] = known
+                si[name] = known
             else:
                 si[name] = check(spec, value, unit, path, self.problems, temperature_c=si.get("temperature"),
-                                 column=1 if series is not None else None)
+                                 column=1)
         if si["num_ports"] is not None and si["num_ports"] > 1 and si["port_spacing"] is not None \
                 and si["port_spacing"] < MIN_PORT_SPACING:
             rule = "> 0" if si["port_spacing"] <= 0 else f">= {MIN_PORT_SPACING:g} m"
