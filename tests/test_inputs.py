@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builders import minimal_case
+from builders import complete_case, minimal_case
 from conftest import REFERENCE, require_shared
 from vp_jupyter.engine.seawater import density_st
 from vp_jupyter.engine.types import MISSING, EngineCase
@@ -967,3 +967,21 @@ def test_too_many_ambient_layers_are_refused() -> None:
     assert problems_of(case) == [f"ambient.layers: at most {limit} layers are allowed (got {limit + 1} layers)"]
     case["ambient"]["layers"] = case["ambient"]["layers"][:limit]
     assert len(Case.load(case).engine_cases()[0].ambient.profiles["salinity"].depths) == limit
+
+
+def test_a_diffuser_value_converted_once_for_a_series_still_follows_its_temperature_series() -> None:
+    """Diffuser fields without a series are converted once per case set; one whose conversion needs the
+    temperature (salinity as a density) must still take each case's temperature from its series."""
+    raw = complete_case("salinity as density", cases=4)
+    raw["diffuser"]["values"]["salinity"] = 1000.5
+    raw["diffuser"]["units"] = {"salinity": "kg/m3"}
+    raw["timeseries"]["diffuser"]["temperature"] = {"increment_hours": 1, "csv": "5\n20\n5\n30\n"}
+    del raw["diffuser"]["values"]["temperature"]
+    series = Case.load(raw).engine_cases()
+    for index, temperature in enumerate((5.0, 20.0, 5.0, 30.0)):
+        single = copy.deepcopy(raw)
+        del single["timeseries"]
+        single["diffuser"]["values"].update(temperature=temperature, effluent_flow=0.03 + 0.01 * index)
+        alone = Case.load(single).engine_cases()[0]
+        assert series[index].diffuser == alone.diffuser, index
+    assert series[0].diffuser.salinity == series[2].diffuser.salinity != series[1].diffuser.salinity

@@ -12,6 +12,7 @@ import email.policy
 import io
 import json
 import math
+import pickle
 import zipfile
 
 import pytest
@@ -898,3 +899,23 @@ def test_web_ui_runs_are_named_after_their_project_or_when_they_came() -> None:
     assert blank.name.startswith("web UI run ")
     assert named.engine_cases() == plain.engine_cases()           # the name changes nothing else
     assert len(legacy.ui_run_name({"projectName": "x" * 1000}, received)) == legacy.MAX_UI_NAME
+
+
+def test_the_case_the_finishing_worker_gets_equals_the_validated_series() -> None:
+    """The runner hands its validated Case to the worker that finishes a run pickled in the FinalizeTask
+    (no second validation there): it must come back the same case, engine cases and layer tables included."""
+    from vp_jupyter.run_worker import FinalizeTask
+    from vp_jupyter.store import RunStore
+
+    case = parse_example(3)
+    assert len(case.case_times) == 4
+    task = FinalizeTask(store=RunStore("unused"), run_id="x", case=case, source="ui", owner="", created=0.0,
+                        started=None, make_response=legacy.success_body)
+    got = pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)).case
+    assert got.to_dict(inline_files=True) == case.to_dict(inline_files=True)
+    assert got.engine_cases() == case.engine_cases()
+    assert [got.layer_table(i) for i in range(4)] == [case.layer_table(i) for i in range(4)]
+    assert (got.case_times, got.diffuser_units, got.ambient_units, got.series_info()) == \
+        (case.case_times, case.diffuser_units, case.ambient_units, case.series_info())
+    assert legacy.success_body(Result(got, run_series(got.engine_cases(), got.time_step).plumes), RUN_ID) == \
+        legacy.success_body(Result(case, run_series(case.engine_cases(), case.time_step).plumes), RUN_ID)

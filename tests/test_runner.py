@@ -605,3 +605,36 @@ def test_the_executor_never_forks() -> None:
     import multiprocessing
     with pytest.raises(ValueError, match="fork"):
         LocalProcessExecutor(mp_context=multiprocessing.get_context("fork"))
+
+
+def test_the_case_the_finishing_worker_gets_equals_the_validated_reference_cases(reference_dir) -> None:
+    """The FinalizeTask carries the runner's validated Case pickled (the worker does not validate it again):
+    for every public reference case it comes back equal, engine cases and layer tables included."""
+    store = RunStore(reference_dir / "unused-store")
+    paths = sorted((reference_dir / "cases").glob("*.json"))
+    assert len(paths) >= 10
+    for path in paths:
+        case = vp.Case.load(path)
+        task = runner_module.FinalizeTask(store=store, run_id="x", case=case, source="api", owner="", created=0.0,
+                                          started=None)
+        got = pickle.loads(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)).case
+        assert got.to_dict(inline_files=True) == case.to_dict(inline_files=True), path.name
+        assert got.engine_cases() == case.engine_cases(), path.name
+        assert [got.layer_table(i) for i in range(len(case.case_times))] == \
+            [case.layer_table(i) for i in range(len(case.case_times))], path.name
+
+
+def test_a_run_keeps_the_series_file_as_it_was_read_when_it_was_submitted(runner, store, tmp_path) -> None:
+    """The worker that finishes a run gets the Case read at submission: a series file changed meanwhile
+    changes neither the stored case nor the results."""
+    series = tmp_path / "flow.csv"
+    series.write_text("0.04\n0.06\n0.05\n")
+    case = small_case(cases=3, series_file=series)
+    expected = vp.run(case, store=False)
+    run_id = runner.submit(case, source="api")
+    series.write_text("0.5\n0.5\n0.5\n")
+    assert runner.wait_sync(run_id, WAIT_S)["status"] == "succeeded"
+    stored = json.loads((store.root / run_id / "case.json").read_text())
+    assert stored["timeseries"]["diffuser"]["effluent_flow"]["csv"] == "0.04\n0.06\n0.05\n"
+    assert "file" not in stored["timeseries"]["diffuser"]["effluent_flow"]
+    assert_same_tables(runner.result(run_id), expected)
