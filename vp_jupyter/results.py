@@ -351,8 +351,8 @@ class Result:
         tail = json_safe({
             "tidal": {"was_run": self.tidal.was_run, "buildup": list(self.tidal.buildup),
                       "highest": self.tidal.highest, "memos": list(self.tidal.memos)},
-            "summary": self.final_rows(),
         })
+        tail["summary"] = [_json_safe_row(row) for row in self.final_rows()]
         return {**head, "farfield": farfield, **tail, "plume": per_case, "case": json_safe(self.case.to_dict())}
 
     def to_json(self, indent: int | None = None) -> str:
@@ -528,6 +528,15 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
         return json_safe(value.item())
     return value
+
+
+def _json_safe_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`json_safe` of a flat row of plain numbers and texts (a summary row), without a call per value."""
+    return {key: value if type(value) in _PLAIN or (type(value) is float and math.isfinite(value)) else json_safe(value)
+            for key, value in row.items()}
+
+
+_PLAIN = (int, str, bool)
 
 
 def _json_floats(values: Any) -> list:

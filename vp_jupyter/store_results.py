@@ -27,7 +27,7 @@ PLUME_FILE = "plume.parquet"
 FARFIELD_FILE = "farfield.parquet"
 RESULT_META_FILE = "result.json.gz"
 LEGACY_RESULT_FILE = "result.json"          # format 1: the whole to_dict() as JSON
-GZIP_LEVEL = 6
+GZIP_LEVEL = 1         # the stored response of a year (51 MB of JSON) in 0.3 s instead of 1.1 s at level 6, 20 % larger
 CASES_PER_PIECE = 200                       # cases per piece of `iter_result_json`
 
 
