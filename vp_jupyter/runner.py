@@ -27,11 +27,11 @@ Design:
 * **Chunks**: cases without tidal buildup are independent (`couples_cases` False), so a run is split into
   chunks of consecutive cases spread over the workers; a coupled series runs as one chunk. Workers get
   the chunk's SI `EngineCase`s (not the case JSON: no re-validation per chunk, no dependence on
-  time-series files), write the engine outputs (columns packed as float arrays) to the run's parts
-  folder in the store's staging area (`RunStore.parts_dir`) and return only a small report.
+  time-series files), write the engine outputs (one `OutputTable` per chunk: `tasks.pack_outputs`) to
+  the run's parts folder in the store's staging area (`RunStore.parts_dir`) and return only a small report.
 * **Finishing happens in a worker, never in this process**: when every chunk is done the parent submits
-  ONE finish task (`finalize_run`) to the executor. It rebuilds the Case from its JSON, loads the chunk
-  files in case order, assembles the `Result`, asks `make_archive(result, run_id)` for the legacy zip and
+  ONE finish task (`finalize_run`) to the executor. It gets the validated Case pickled, joins the chunk
+  files in case order (one concatenate per column), assembles the `Result`, asks `make_archive(result, run_id)` for the legacy zip and
   `make_response(result, run_id)` for a response body (`response.json.gz`, e.g. the legacy success body),
   saves the run to the store atomically and removes the parts. A coupled series runs and is finished in
   the same task (`run_coupled`). The parent only reads the record the worker returns: it never unpickles
