@@ -126,6 +126,7 @@ class CaseBuilder:
         # filled and checked once (a year of hourly cases would otherwise repeat it 8 760 times)
         self._layer_variables: dict[tuple, tuple] = {}
         self._diffuser_values: dict[tuple, float] = {}      # the same for diffuser fields without a series
+        self._geometries: dict = {}                         # port depth -> `_geometry` (the same for every case)
 
     def build(self, case_times: Sequence[float]) -> "Built | None":
         self._check_series_rows()
@@ -240,6 +241,37 @@ class CaseBuilder:
         if not self.layers_ok or z_unit is None:
             self._check_given_layer_values()
             return None
+        geometry = self._geometries.get(port_depth)
+        if geometry is None:
+            geometry = self._geometry(port_depth, z_unit)
+            if geometry is None:
+                return None
+            self._geometries[port_depth] = geometry
+        bottom, depths, levels = geometry
+
+        ok = True
+        profiles: dict[str, et.VariableProfile] = {}
+        table: dict[str, list[float]] = {}
+        temperature_at_layers: "list[float] | None" = None
+        for name in _AMBIENT_ORDER:
+            built = self._variable(name, time_s, depths, levels.get(name), bottom, profiles, temperature_at_layers)
+            if built is None:
+                ok = False
+                continue
+            profiles[name], table[name] = built
+            if name == "temperature":
+                temperature_at_layers = _at(profiles[name], depths, bottom)
+        if not ok:
+            return None
+        rows = [{"depth": u.from_si(d, z_unit), **{n: table[n][i] for n in _AMBIENT_ORDER}}
+                for i, d in enumerate(depths)]
+        decay_is_light = self.a_units["decay_rate"].rule == "light"   # spec §3
+        return et.Ambient(profiles=profiles, bottom_depth=bottom, decay_is_light=decay_is_light), rows
+
+    def _geometry(self, port_depth: "float | None", z_unit: u.Unit
+                  ) -> "tuple[float, list[float], dict[str, list[float]]] | None":
+        """Bottom depth (spec §5.1), layer depths and ambient series levels (m, as depths) for a port depth;
+        None after reporting a problem. The same in every case with that port depth (`_ambient` keeps them)."""
         layers, z_is_depth = self.ambient.layers, self.ambient.z_is_depth
         z_m = [u.to_si(layer.z, z_unit) for layer in layers]
         levels: dict[str, list[float]] = {}
@@ -277,24 +309,7 @@ class CaseBuilder:
                 ok = False
         if not ok:
             return None
-
-        profiles: dict[str, et.VariableProfile] = {}
-        table: dict[str, list[float]] = {}
-        temperature_at_layers: "list[float] | None" = None
-        for name in _AMBIENT_ORDER:
-            built = self._variable(name, time_s, depths, levels.get(name), bottom, profiles, temperature_at_layers)
-            if built is None:
-                ok = False
-                continue
-            profiles[name], table[name] = built
-            if name == "temperature":
-                temperature_at_layers = _at(profiles[name], depths, bottom)
-        if not ok:
-            return None
-        rows = [{"depth": u.from_si(d, z_unit), **{n: table[n][i] for n in _AMBIENT_ORDER}}
-                for i, d in enumerate(depths)]
-        decay_is_light = self.a_units["decay_rate"].rule == "light"   # spec §3
-        return et.Ambient(profiles=profiles, bottom_depth=bottom, decay_is_light=decay_is_light), rows
+        return bottom, depths, levels
 
     def _check_given_layer_values(self) -> None:
         """Without usable depths nothing can be filled; still report given values out of bounds."""
