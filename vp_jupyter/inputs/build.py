@@ -176,6 +176,11 @@ class CaseBuilder:
                 row = row_index(time_s, series)
                 value, path = series.rows[row], f"{series.source} line {row + 1}"
             else:
+                known = self._diffuser_values.get(
+                    (name, si.get("temperature") if unit is not None and unit.rule in _NEEDS_TEMPERATURE else None))
+                if known is not None:               # converted for an earlier case (below)
+                    si[name] = known
+                    continue
                 value, path = getattr(self.diffuser, name), f"diffuser.{name}"
                 value = spec.default if value is None else value
             if value is None or unit is None:
@@ -189,12 +194,9 @@ class CaseBuilder:
                 si[name] = None                       # the temperature problem is reported already
             elif series is None:            # the same in every case (given its temperature): converted once
                 context = si.get("temperature") if unit.rule in _NEEDS_TEMPERATURE else None
-                known = self._diffuser_values.get((name, context))
-                if known is None:
-                    known = check(spec, value, unit, path, self.problems, temperature_c=context)
-                    if known is not None:
-                        self._diffuser_values[(name, context)] = known
-                si[name] = known
+                si[name] = check(spec, value, unit, path, self.problems, temperature_c=context)
+                if si[name] is not None:
+                    self._diffuser_values[(name, context)] = si[name]
             else:
                 si[name] = check(spec, value, unit, path, self.problems, temperature_c=si.get("temperature"),
                                  column=1)
