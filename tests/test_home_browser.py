@@ -45,7 +45,9 @@ def server(tmp_path_factory):
     root.mkdir()
     port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-           "JUPYTER_DATA_DIR": str(base / "data"), "VP_JUPYTER_STORE": str(store)}
+           "JUPYTER_DATA_DIR": str(base / "data"), "VP_JUPYTER_STORE": str(store),
+           # `jupyter server` runs the jupyter-server found on PATH: this Python's, as in an activated venv
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     command = [sys.executable, "-m", "jupyter", "server", f"--config={REPO / 'jupyter_config.py'}", "--no-browser",
                "--ip=127.0.0.1", f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={root}", "--VisualPlumesApp.max_workers=1"]
