@@ -320,25 +320,33 @@ def first_run_after_start() -> None:
 
 
 def vp_run_year() -> None:
-    """`vp.run` of the year case in a fresh process: by default (all cores) and with workers=1."""
+    """`vp.run` of the year case, each way twice in a fresh process: with workers=1 and by default (all
+    cores). The first call loads the compiled loop (and starts the shared worker pool); the second is what
+    later calls in a notebook take. Speed-ups compare the second calls."""
     if not (REFERENCE / "cases" / "trwtp.json").is_file():
         return skip("vp.run: 8760 hourly cases", "no reference trwtp case")
     code = ("import json, sys, time; sys.path.insert(0, sys.argv[1]); import vp_jupyter as vp\n"
-            "case = vp.Case.load(json.loads(sys.argv[2])); workers = json.loads(sys.argv[3])\n"
-            "start = time.perf_counter(); vp.run(case, store=False, workers=workers)\n"
-            "print(time.perf_counter() - start)\n")
-    times = {}
-    for workers in (1, None):
-        # the one-process run at the workers' priority (local_pool.WORKER_NICENESS), so a loaded machine
-        # treats both alike
-        done = subprocess.run([sys.executable, "-c", code, str(ROOT), json.dumps(year_case()), json.dumps(workers)],
-                              capture_output=True, text=True, check=True,
-                              preexec_fn=(lambda: os.nice(10)) if workers == 1 and hasattr(os, "nice") else None)
-        times[workers] = float(done.stdout.strip().splitlines()[-1])
-    speedup = times[1] / times[None]
-    report("vp.run: 8760 hourly cases, one process", f"{times[1]:.1f} s", "(reference)", True)
-    report("vp.run: 8760 hourly cases, default (all cores)", f"{times[None]:.1f} s (x{speedup:.2f})",
-           f">= x{0.7 * (os.cpu_count() or 1):.1f}", speedup >= 0.7 * (os.cpu_count() or 1))
+            "case = vp.Case.load(json.loads(sys.argv[2])); times = []\n"
+            "for workers in json.loads(sys.argv[3]):\n"
+            "    start = time.perf_counter(); vp.run(case, store=False, workers=workers)\n"
+            "    times.append(time.perf_counter() - start)\n"
+            "print(json.dumps(times))\n")
+    # the one-process run at the workers' priority (local_pool.WORKER_NICENESS), so a loaded machine treats
+    # both alike
+    one = subprocess.run([sys.executable, "-c", code, str(ROOT), json.dumps(year_case()), "[1, 1]"],
+                         capture_output=True, text=True, check=True,
+                         preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None)
+    many = subprocess.run([sys.executable, "-c", code, str(ROOT), json.dumps(year_case()), "[null, null]"],
+                          capture_output=True, text=True, check=True)
+    single_first, single = json.loads(one.stdout.strip().splitlines()[-1])
+    first, warm = json.loads(many.stdout.strip().splitlines()[-1])
+    target = 0.7 * (os.cpu_count() or 1)
+    report("vp.run: 8760 hourly cases, one process", f"{single:.1f} s (first call {single_first:.1f} s)",
+           "(reference)", True)
+    report("vp.run: same, all cores, first call (pool starts)", f"{first:.1f} s (x{single_first / first:.2f})",
+           "(measured)", True)
+    report("vp.run: same, all cores, pool running", f"{warm:.1f} s (x{single / warm:.2f})", f">= x{target:.1f}",
+           single / warm >= target)
 
 
 def legacy_year_request() -> tuple[bytes, str]:
@@ -400,7 +408,12 @@ data["farfieldCoeff"] = 1e-6
 start = time.perf_counter()
 result = run(legacy.parse_run_request({"projectData": json.dumps(data)}, files), store=False)
 legacy.success_object(result, "benchmark")
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(result.farfield))
+try:        # this process's own peak: ru_maxrss keeps the peak of the process it was forked from (Linux)
+    peak_kib = int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                        if line.startswith("VmHWM:")).split()[1])
+except (OSError, StopIteration):
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(time.perf_counter() - start, peak_kib / 1024, len(result.farfield))
 """
 
 
