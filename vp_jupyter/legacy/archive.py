@@ -10,8 +10,9 @@ import time
 import zipfile
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from ..engine.series import cyclic_gc_paused
 from .response import (ambient_block, case_memos, diffuser_block, farfield_block, parameter_memos, plume_values,
-                       timeseries_memos, without_cyclic_gc)
+                       timeseries_memos)
 from .wire import check_run_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +82,7 @@ def _column_title(header: Mapping[str, Any]) -> str:
 
 
 def _archive_files(result: "Result", run_id: str) -> list[tuple[str, bytes]]:
-    with without_cyclic_gc():
+    with cyclic_gc_paused():
         return _build_files(result, run_id)
 
 

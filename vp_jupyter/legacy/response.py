@@ -3,15 +3,14 @@
 report) and its double-encoded success body (Q4)."""
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import operator
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .. import units as u
 from ..engine.seawater import density
+from ..engine.series import cyclic_gc_paused
 from ..inputs import Case
 from ..report import JoinedColumns, parameter_block, text_report
 
@@ -459,7 +458,7 @@ def success_body(result: "Result", run_id: str) -> str:
 
     The inner text uses Python's defaults (", " / ": " separators, ASCII escapes) like the legacy back end;
     non-finite numbers are null (Q4 recommendation), so the front end's NaN repair finds nothing to do."""
-    with without_cyclic_gc():
+    with cyclic_gc_paused():      # hundreds of thousands of small lists, no cycles
         fields = _success_fields(result, run_id)
         # built here without cycles: no circular-reference bookkeeping for its hundreds of thousands of rows
         try:        # usually JSON-safe already: then no copy of the whole object through json_safe
@@ -469,18 +468,4 @@ def success_body(result: "Result", run_id: str) -> str:
 
             inner = json.dumps(json_safe(fields), allow_nan=False, check_circular=False)
         return json.dumps(inner)
-
-
-@contextlib.contextmanager
-def without_cyclic_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused (when it ran): building the body of a long series makes hundreds of
-    thousands of small lists and dicts, no cycles, and every collection they trigger walks the whole result
-    again (a fifth of the year's body time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
