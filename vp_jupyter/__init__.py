@@ -105,11 +105,10 @@ def run(source: Any, *, store: Any = True, source_label: str = "notebook", progr
 
         result = run_single(case, executor=executor, progress=progress)
     elif _in_parallel(case, workers):
-        from .local_pool import shared_executor
         from .sweeps import run_single
 
-        # (on an error or Ctrl-C the pool's running chunks are stopped: they were all this run's)
-        result = run_single(case, executor=shared_executor(workers), progress=progress, stop_workers=True)
+        # the shared pool (on an error or Ctrl-C its running chunks are stopped: they were all this run's)
+        result = run_single(case, max_workers=workers, progress=progress)
     else:
         result = _run_here(case, progress)
     if store is False or store is None:

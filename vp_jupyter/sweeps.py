@@ -9,7 +9,7 @@ Visual Plumes' and CORMIX's sensitivity analysis, done as a grid. The grid is th
 the value lists, the first key varying slowest; each combination is a *member*, a complete case. Every
 member is validated before anything runs (one `CaseError` names each bad member and field), then the
 members' cases are split into chunks and spread over worker processes through the task interface
-(`vp_jupyter.tasks`: a `LocalProcessExecutor` made for the call, or any executor, e.g. a `DaskExecutor`
+(`vp_jupyter.tasks`: the process-wide `local_pool.shared_executor` that `vp.run` uses too, or any executor, e.g. a `DaskExecutor`
 for a Dask cluster). A member with tidal buildup runs its cases in order in one task. `run_cases` runs
 any list of cases that way (the members of a study); `run_single` runs one case (`vp.run(case,
 workers=...)` / `executor=`).
@@ -242,7 +242,9 @@ def sweep(case: Any, grid: Mapping[str, Sequence[Any]], *, max_workers: int | No
 
     Every member is validated first: an invalid one raises :class:`CaseError` naming the member (index and
     swept values) and the field. Members run in worker processes: `max_workers` (default: one per CPU
-    core) of a spawned `LocalProcessExecutor`, or the given `executor` (e.g. a Runner's, or a
+    core) of the process-wide spawned pool `vp.run` uses too (kept between calls, so only the first call
+    waits for the workers to start; with ``mp_context="forkserver"`` a pool made for the call), or the
+    given `executor` (e.g. a Runner's, or a
     `vp_jupyter.dask_executor.DaskExecutor` to spread them over a Dask cluster's workers). It works from
     any caller: a notebook, a script without ``if __name__ == "__main__":``, ``python -c`` (the workers do
     not import the caller's main module). `progress`: a progress bar (tqdm when installed, else a line of
@@ -272,8 +274,8 @@ def run_cases(cases: "Sequence[Case]", *, executor: "Executor | None" = None, ma
               progress: Any = None, label: Any = None) -> "list[Result]":
     """Run several validated cases (the members of a sweep or study) on worker processes and return their
     Results, in order. Their engine cases are split into chunks (a case with tidal buildup is one task)
-    and spread over `executor`, else over a local pool of `max_workers` processes (default: one per CPU
-    core) made for the call. `progress`: True for a progress bar, a callable `progress(done, total)`
+    and spread over `executor`, else over the shared local pool of `max_workers` processes (default: one
+    per CPU core; `local_pool.shared_executor`, kept between calls). `progress`: True for a progress bar, a callable `progress(done, total)`
     (cases), or None / False. `label(i) -> str` names member i in messages (default "member i: ").
     CaseError lists the cases the model refused (per member); `tasks.TaskFailed` (a RuntimeError) names the
     member and cases of a task that failed."""
@@ -282,39 +284,44 @@ def run_cases(cases: "Sequence[Case]", *, executor: "Executor | None" = None, ma
 
 
 def run_single(case: "Case", *, executor: "Executor | None" = None, max_workers: int | None = None,
-               progress: Any = None, stop_workers: bool = False) -> "Result":
+               progress: Any = None) -> "Result":
     """One case's cases as tasks (`vp.run(..., workers= / executor=)`): like `run_cases` for one case, with
-    messages worded as `vp.run` words them (no member label). `stop_workers`: on an error or Ctrl-C,
-    terminate the work `executor` is running (an executor only this call uses)."""
+    messages worded as `vp.run` words them (no member label)."""
     plan = chunk_plan([case], worker_count(executor, max_workers))
-    return _run(plan, executor, max_workers, progress, "run", stop_workers=stop_workers)[0]
+    return _run(plan, executor, max_workers, progress, "run")[0]
 
 
 def _run(plan: Plan, executor: Any, max_workers: Any, progress: Any, bar_label: str,
-         mp_context: str = "spawn", stop_workers: bool = False) -> list["Result"]:
-    """Run a plan's tasks on `executor` (else a local pool made for it) with a progress bar or callback;
-    the members' Results."""
+         mp_context: Any = "spawn") -> list["Result"]:
+    """Run a plan's tasks on `executor` (else the shared local pool, see `_executor`) with a progress bar
+    or callback; the members' Results."""
     bar = _progress(progress, plan.total, bar_label)
     try:
-        with _executor(executor, max_workers, len(plan.tasks), mp_context) as running_on:
-            run_plan(plan, running_on, bar, stop_workers=stop_workers or executor is None)
+        with _executor(executor, max_workers, len(plan.tasks), mp_context) as (running_on, only_ours):
+            run_plan(plan, running_on, bar, stop_workers=only_ours)
     finally:
         bar.close()
     return _results(plan)
 
 
 @contextmanager
-def _executor(executor: Any, max_workers: Any, tasks: int, mp_context: str = "spawn") -> Iterator[Any]:
-    """The given executor, else a local pool for this call (no more workers than tasks), shut down after;
-    on an error or Ctrl-C its workers are stopped at once."""
+def _executor(executor: Any, max_workers: Any, tasks: int, mp_context: Any = "spawn") -> Iterator[tuple[Any, bool]]:
+    """The executor to run on, and whether its work in flight is all this call's (so an error or Ctrl-C
+    may stop it): the given executor (not stopped); else the process-wide spawned pool of `max_workers`
+    (default: one per core) that `vp.run` uses too (`local_pool.shared_executor`: its workers stay up
+    between calls, so a call does not pay the pool's start); else, for another `mp_context`, a pool made
+    for this call (no more workers than tasks), shut down after."""
     if executor is not None:
-        yield executor
+        yield executor, False
         return
-    from .local_pool import LocalProcessExecutor
+    from . import local_pool
 
-    own = LocalProcessExecutor(max(1, min(worker_count(None, max_workers), tasks)), mp_context)
+    if isinstance(mp_context, str) and mp_context == "spawn":
+        yield local_pool.shared_executor(worker_count(None, max_workers)), True
+        return
+    own = local_pool.LocalProcessExecutor(max(1, min(worker_count(None, max_workers), tasks)), mp_context)
     try:
-        yield own
+        yield own, True
     except BaseException:
         own.shutdown(wait=False)
         raise
