@@ -19,6 +19,8 @@ from vp_jupyter.inputs import CaseError
 from vp_jupyter.store import RunStore
 from vp_jupyter.units import parse_unit, to_si
 
+from builders import alive_processes, wait_until
+
 RESULT_COLUMNS = ["case", "time", "steps", "status", "stop_reason", "dilution", "cl_dilution", "depth",
                   "horizontal_distance", "source_distance", "concentration", "travel_time"]
 
@@ -223,6 +225,49 @@ def test_members_run_in_parallel_worker_processes() -> None:
     pids = table.attrs["worker_pids"]
     assert len(pids) == 2 and os.getpid() not in pids
     assert len(table) == 16 and table["dilution"].gt(1).all()
+
+
+def test_sweeps_without_an_executor_run_on_the_shared_pool_and_leave_it_running() -> None:
+    from vp_jupyter import local_pool
+
+    grid = {"diffuser.effluent_flow": [1.0, 1.5, 2.0, 2.5]}
+    first = vp.sweep(small_case(cases=3), grid, max_workers=2, progress=False)
+    second = vp.sweep(small_case(cases=3), grid, max_workers=2, progress=False)
+    pool = local_pool._shared
+    assert pool is not None and pool.max_workers == 2
+    ran_on = set(first.attrs["worker_pids"]) | set(second.attrs["worker_pids"])
+    assert ran_on and ran_on <= set(pool.worker_pids())     # the same workers, still up after both sweeps
+
+
+def test_ctrl_c_in_run_cases_on_the_shared_pool_stops_its_running_work() -> None:
+    from vp_jupyter import local_pool
+
+    grid = {"diffuser.effluent_flow": [1.0, 1.5, 2.0, 2.5], "ambient.current_speed": [0.05, 0.1, 0.15, 0.2]}
+    vp.sweep(small_case(), {"diffuser.effluent_flow": [1.0, 2.0]}, max_workers=2, progress=False)
+    workers = local_pool._shared.worker_pids()
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    cases = [member.case for member in sweeps.members(small_case(cases=24), grid)]
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.run_cases(cases, max_workers=2, progress=interrupt)
+    wait_until(lambda: not alive_processes(workers), "the interrupted sweep's workers to stop", 120.0)
+    table = vp.sweep(small_case(), {"diffuser.effluent_flow": [1.0, 2.0]}, max_workers=2, progress=False)
+    assert table["dilution"].gt(1).all()                    # the pool starts again on demand
+
+
+def test_another_start_method_gets_a_pool_of_its_own_and_shuts_it_down(monkeypatch) -> None:
+    from vp_jupyter import local_pool
+
+    def no_shared_pool(*args, **kwargs):
+        raise AssertionError("a forkserver sweep must not use the spawned shared pool")
+
+    monkeypatch.setattr(local_pool, "shared_executor", no_shared_pool)
+    table = vp.sweep(small_case(), {"diffuser.effluent_flow": [1.0, 2.0]}, max_workers=2, progress=False,
+                     mp_context="forkserver")
+    assert table["dilution"].gt(1).all()
+    wait_until(lambda: not alive_processes(table.attrs["worker_pids"]), "the sweep's own pool to shut down", 120.0)
 
 
 def test_tidal_buildup_member_runs_its_cases_in_order_in_one_task(pool) -> None:
