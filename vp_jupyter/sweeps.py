@@ -316,7 +316,7 @@ def _executor(executor: Any, max_workers: Any, tasks: int, mp_context: Any = "sp
         return
     from . import local_pool
 
-    if isinstance(mp_context, str) and mp_context == "spawn":
+    if mp_context == "spawn":
         yield local_pool.shared_executor(worker_count(None, max_workers)), True
         return
     own = local_pool.LocalProcessExecutor(max(1, min(worker_count(None, max_workers), tasks)), mp_context)

@@ -193,8 +193,28 @@ class HandlerCommon:
 
     async def check_case(self, work: Callable[[], Any], size: int) -> Any:
         """`work()` (parse and validate a request) in the server's validation lanes (`validation.py`)."""
-        allowed = max(1, self.app.max_concurrent_runs_per_user - self.app.runner.active_count(self.owner))
+        allowed = max(1, self.app.max_concurrent_runs_per_user - self.owner_active_count())
         return await self.app.validator.run(work, size, self.owner, allowed)
+
+    async def checked_post(self, load: Callable[[bytes, int], Any], what: str) -> Any:
+        """This POST's body read by `load(body, max_cases)` in the validation lanes, the per-user limit
+        checked before and after (429); None when the answer was sent already (a body over the upload
+        limit, or a 400 listing every problem of an invalid `what`)."""
+        body = self.upload()
+        if body is None:
+            return None
+        if self.over_user_limit():
+            raise web.HTTPError(429, self.user_limit_message())
+        try:
+            checked = await self.check_case(partial(load, body, self.app.max_cases), len(body))
+        except CaseError as err:
+            self.write_json({"error": f"invalid {what}", "problems": list(err.problems), "status": 400}, 400)
+            return None
+        except ValidationBusy as err:
+            raise web.HTTPError(503, str(err)) from None
+        if self.over_user_limit():
+            raise web.HTTPError(429, self.user_limit_message())
+        return checked
 
     @allow_unauthenticated
     def options(self, *args: Any) -> None:
@@ -288,10 +308,13 @@ class HandlerCommon:
             raise web.HTTPError(409, f"run is {status['status']}; {what} exists only for succeeded runs")
         return status
 
+    def owner_active_count(self) -> int:
+        """Runs and studies of this request's owner queued or running."""
+        return self.app.runner.active_count(self.owner) + jobs_of(self.app).active_count(self.owner)
+
     def over_user_limit(self) -> bool:
         """This request's owner has max_concurrent_runs_per_user runs and studies queued or running."""
-        active = self.app.runner.active_count(self.owner) + jobs_of(self.app).active_count(self.owner)
-        return active >= self.app.max_concurrent_runs_per_user
+        return self.owner_active_count() >= self.app.max_concurrent_runs_per_user
 
     def user_limit_message(self) -> str:
         return (f"Too many runs in progress for {self.owner} (runs and studies; the limit is "
@@ -601,20 +624,9 @@ class Runs:
 
     @web.authenticated
     async def post(self) -> None:
-        body = self.upload()
-        if body is None:
-            return None
-        if self.over_user_limit():
-            raise web.HTTPError(429, self.user_limit_message())
-        try:
-            case = await self.check_case(partial(load_case_body, body, self.app.max_cases), len(body))
-        except CaseError as err:
-            self.write_json({"error": "invalid case", "problems": list(err.problems), "status": 400}, 400)
+        case = await self.checked_post(load_case_body, "case")
+        if case is None:
             return
-        except ValidationBusy as err:
-            raise web.HTTPError(503, str(err)) from None
-        if self.over_user_limit():
-            raise web.HTTPError(429, self.user_limit_message())
         run_id = self.submit_run(case, source="api")     # the zip is built on request
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "links": run_links(self, run_id)}, 202)
@@ -723,19 +735,9 @@ class Studies:
 
     @web.authenticated
     async def post(self) -> None:
-        body = self.upload()
-        if body is None:
-            return None
-        try:                                # parsed and checked in the validation lanes, as a case is
-            request = await self.check_case(partial(load_study_body, body, self.app.max_cases), len(body))
-        except CaseError as err:
-            self.write_json({"error": "invalid study", "problems": list(err.problems), "status": 400}, 400)
+        request = await self.checked_post(load_study_body, "study")     # checked as a case is
+        if request is None:
             return
-        except ValidationBusy as err:
-            raise web.HTTPError(503, str(err)) from None
-        if self.over_user_limit():
-            raise web.HTTPError(429, f"{self.owner} already has {self.app.max_concurrent_runs_per_user} runs "
-                                     "or studies queued or running")
         run_id = jobs_of(self.app).submit(request, owner=self.owner)
         self.set_header("Location", run_links(self, run_id)["self"])
         self.write_json({"id": run_id, "status": "queued", "kind": "study", "links": run_links(self, run_id)}, 202)
