@@ -525,6 +525,9 @@ async def test_deleting_a_study_in_progress_stops_it_and_keeps_nothing(jp_fetch,
         with pytest.raises(HTTPClientError) as err:
             await jp_fetch(*API, "runs", method="POST", body=json.dumps(small_case()))
         assert err.value.code == 429 and "runs and studies" in json.loads(err.value.response.body)["error"]
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*API, "studies", method="POST", body=study(4))
+        assert err.value.code == 429 and "runs and studies" in json.loads(err.value.response.body)["error"]
     finally:
         app.max_concurrent_runs_per_user = 12
     for run_id in (queued, running):
